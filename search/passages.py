@@ -1,0 +1,97 @@
+"""Passages: the searchable chunks of a document, with offsets into its stored text."""
+
+from __future__ import annotations
+
+import re
+
+from graph.model import Extraction, Passage, Regulation
+
+MAX_CHARS = 480
+SENTENCE_RE = re.compile(r"[^。！？；\n]*[。！？；]?")
+
+
+def _split(text: str, start: int, limit: int = MAX_CHARS) -> list[tuple[int, int]]:
+    """Cut ``text`` (which starts at ``start``) into spans of at most ``limit`` chars at sentence ends."""
+    if len(text) <= limit:
+        return [(start, start + len(text))]
+    spans: list[tuple[int, int]] = []
+    cur_s, cur_e = 0, 0
+    for m in SENTENCE_RE.finditer(text):
+        if not m.group(0):
+            continue
+        if m.end() - cur_s > limit and cur_e > cur_s:
+            spans.append((start + cur_s, start + cur_e))
+            cur_s = m.start()
+        cur_e = m.end()
+        while cur_e - cur_s > limit:  # one sentence longer than the limit
+            spans.append((start + cur_s, start + cur_s + limit))
+            cur_s += limit
+    if cur_e > cur_s:
+        spans.append((start + cur_s, start + cur_e))
+    return spans
+
+
+def report_passages(ex: Extraction) -> list[Passage]:
+    """Paragraph-sized passages that never cross a section (a measure is usually one).
+
+    A heading line that holds only its title is joined to the paragraph that follows it.
+    """
+    doc = ex.document
+    sections = sorted((s for s in ex.sections if s.level < 5), key=lambda s: (s.start, -s.end))
+    title_only = {s.start for s in sections if doc.text[s.start: doc.text.find("\n", s.start)].rstrip("。").endswith(s.title)}
+    starts = {s.start for s in sections}
+    passages: list[Passage] = []
+    pending: int | None = None  # start of a title-only heading waiting for its paragraph
+
+    def path_at(pos: int) -> str:
+        inner = [s for s in sections if s.start <= pos < max(s.end, s.start + 1)]
+        return max(inner, key=lambda s: s.level).path if inner else ""
+
+    def flush() -> None:
+        assert pending is not None
+        end = pending + len(doc.text[pending:].split("\n", 1)[0])
+        passages.append(Passage(0, doc.id, pending, end, doc.text[pending:end], path_at(pending), None, doc.text[pending:end]))
+
+    pos = 0
+    for raw in doc.text.split("\n"):
+        line_start, line_end = pos, pos + len(raw)
+        pos = line_end + 1
+        if not raw.strip():
+            continue
+        head = 0
+        if pending is not None:
+            if line_start in starts:  # the next line opens a section of its own
+                flush()
+                pending = None
+            else:
+                head, pending = line_start - pending, None
+        if line_start in title_only:
+            pending = line_start
+            continue
+        path = path_at(line_start)
+        for i, (s, e) in enumerate(_split(raw, line_start)):
+            if i == 0 and head:
+                s -= head
+            body = doc.text[s:e]
+            if body.strip():
+                passages.append(Passage(0, doc.id, s, e, body, path, None, body))
+    if pending is not None:
+        flush()
+    return passages
+
+
+def regulation_passages(ex: Extraction) -> list[Passage]:
+    """One passage per article, embedded with the regulation's name and chapter."""
+    reg: Regulation | None = next((r for r in ex.regulations if r.doc_id == ex.document.id), None)
+    name = reg.name if reg else ex.document.title
+    out: list[Passage] = []
+    for a in ex.articles:
+        prefix = f"{name} {a.chapter} ".replace("  ", " ")
+        out.append(Passage(0, ex.document.id, a.start, a.end, a.text, a.chapter, a.label, prefix + a.text))
+    if not out:  # a regulation without article structure: fall back to paragraphs
+        return report_passages(ex)
+    return out
+
+
+def make_passages(ex: Extraction) -> list[Passage]:
+    return regulation_passages(ex) if ex.document.doc_type == "regulation" else report_passages(ex)
