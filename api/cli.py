@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DataOpt = Annotated[
     Path | None,
@@ -331,6 +331,56 @@ def sparql(
 def stats(data: DataOpt = None) -> None:
     """Counts of what the store holds."""
     _print_json(_kb(data).stats())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    api_key_env: Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the upload API key (unset: uploads off).")] = "POLICYKG_API_KEY",
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", min=1, max=1024, help="Upload size limit in MB.")] = 50,
+    cors_origin: Annotated[list[str] | None, typer.Option("--cors-origin", help="Allowed CORS origin (repeatable; default none).")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and the web page at / with uvicorn."""
+    try:
+        import uvicorn
+
+        from api.http import create_app
+    except ImportError as exc:
+        _fail(f"the server needs fastapi and uvicorn: pip install 'policykg[server]' ({exc.name} missing)")
+    kb = _kb(data)
+    api_key = os.environ.get(api_key_env) or None
+    application = create_app(kb, api_key=api_key, max_upload_bytes=max_upload_mb * 1024 * 1024, cors_origins=list(cors_origin or []))
+    err.print(
+        f"policykg on http://{host}:{port}/ (data {kb.data_dir}; uploads {'on' if api_key else 'off'})", highlight=False,
+    )
+    uvicorn.run(application, host=host, port=port, log_level="info", server_header=False)
+
+
+@app.command()
+def viz(
+    output: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
+    regulation: Annotated[str | None, typer.Option(help="Only the measures implementing this regulation.")] = None,
+    unit: Annotated[str | None, typer.Option(help="Only the measures of this unit (and its sub-units).")] = None,
+    year: Annotated[int | None, typer.Option(help="Only measures of this year.")] = None,
+    max_nodes: Annotated[int, typer.Option("--max-nodes", min=1, help="Cap on the nodes drawn.")] = 2000,
+    data: DataOpt = None,
+) -> None:
+    """Write the responsibility graph as one self-contained HTML page (opens offline)."""
+    from api.views import graph_view, viz_html
+
+    kb = _kb(data)
+    view = _guard(graph_view, kb, year=year, unit=unit, regulation=regulation, max_nodes=max_nodes)
+    title = "policykg 责任图谱" + "".join(f" · {x}" for x in (regulation, unit, year) if x)
+    try:
+        output.write_text(viz_html(view, title=title), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{output}: {exc.strerror or exc}")
+    out.print(
+        f"wrote {output} ({len(view['nodes'])} nodes, {len(view['edges'])} edges{', truncated' if view['truncated'] else ''})",
+        highlight=False,
+    )
 
 
 def main() -> None:

@@ -174,7 +174,12 @@ class KnowledgeBase:
         if self.store.find_document(fingerprint=prepared.fingerprint):
             report.unchanged.append(str(path))
             return
-        old = self.store.find_document(path=doc.path) or self.store.find_document(doc_id=doc.id)
+        old = self.store.find_document(path=doc.path)
+        twin = self.store.find_document(doc_id=doc.id)
+        if old is None and twin is not None:
+            # the same text under another path: one document, not two
+            report.unchanged.append(str(path))
+            return
         ex = prepared.extraction
         add_words([n for r in ex.regulations for n in (r.name, *r.aliases)])
         ex.passages = make_passages(ex)
@@ -245,7 +250,10 @@ class KnowledgeBase:
         counts = {r["regulation_id"]: r for r in self.store.query(
             "SELECT regulation_id, count(DISTINCT measure_id) AS measures, count(*) AS links FROM links GROUP BY regulation_id"
         )}
-        arts = {r["regulation_id"]: r["n"] for r in self.store.query("SELECT regulation_id, count(*) AS n FROM articles GROUP BY regulation_id")}
+        arts = {r["regulation_id"]: r["n"] for r in self.store.query(
+            "SELECT a.regulation_id, count(*) AS n FROM articles a JOIN regulations r "
+            "ON r.id = a.regulation_id AND r.doc_id = a.doc_id GROUP BY a.regulation_id"
+        )}
         return [
             {**self._reg_dict(r), "articles": arts.get(r.id, 0), "measures": counts.get(r.id, {}).get("measures", 0), "links": counts.get(r.id, {}).get("links", 0)}
             for r in self.store.regulations()

@@ -331,6 +331,11 @@ class SQLiteStore:
                 con.execute(f"DELETE FROM {table} WHERE doc_id=?", (doc_id,))
         con.execute("DELETE FROM measures WHERE doc_id=?", (doc_id,))
         con.execute("DELETE FROM documents WHERE id=?", (doc_id,))
+        # a regulation whose current text went away falls back to another text of it still held
+        con.execute(
+            "UPDATE regulations SET doc_id = (SELECT a.doc_id FROM articles a WHERE a.regulation_id = regulations.id "
+            "ORDER BY a.rowid DESC LIMIT 1) WHERE doc_id IS NULL"
+        )
         con.execute("DELETE FROM regulations WHERE id NOT IN (SELECT regulation_id FROM regulation_sources)")
         con.execute("DELETE FROM units WHERE id NOT IN (SELECT unit_id FROM unit_sources)")
 
@@ -375,7 +380,12 @@ class SQLiteStore:
         return {r["key"]: r["id"] for r in self.query("SELECT key, id FROM regulations")}
 
     def articles(self, regulation_id: str | None = None) -> list[Article]:
-        sql = "SELECT * FROM articles" + (" WHERE regulation_id=?" if regulation_id else "") + " ORDER BY regulation_id, start"
+        """Articles of the current full text of each regulation (the last one ingested)."""
+        sql = (
+            "SELECT a.* FROM articles a JOIN regulations r ON r.id = a.regulation_id AND r.doc_id = a.doc_id"
+            + (" WHERE a.regulation_id=?" if regulation_id else "")
+            + " ORDER BY a.regulation_id, a.start"
+        )
         return [Article(**r) for r in self.query(sql, (regulation_id,) if regulation_id else ())]
 
     def measures(self, doc_id: str | None = None) -> list[Measure]:

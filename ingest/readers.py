@@ -101,7 +101,7 @@ def _iso_date(s: str) -> str | None:
 
 def _title_like(line: str, max_len: int = 60) -> bool:
     line = line.strip().lstrip("#").strip()
-    return 0 < len(line) <= max_len and line[-1] not in _TITLE_BAD_END
+    return 0 < len(line) <= max_len and line[-1] not in _TITLE_BAD_END and any(ch.isalpha() for ch in line)
 
 
 def _first_line_title(text: str) -> str | None:

