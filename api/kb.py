@@ -436,7 +436,7 @@ def _sparql_rows(graph: Graph, prepared: Any, limit: int) -> dict[str, Any]:
         triples = [[str(t) for t in triple] for _, triple in zip(range(limit), result.graph or [], strict=False)]
         return {"type": "graph", "triples": triples, "truncated": len(result.graph or []) > limit}
     variables = [str(v) for v in result.vars or []]
-    rows = []
+    rows: list[dict[str, str | None]] = []
     truncated = False
     for row in result:
         if len(rows) >= limit:

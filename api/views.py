@@ -65,16 +65,18 @@ def _filtered(kb: KnowledgeBase, g: nx.MultiDiGraph, unit: str | None, regulatio
         u = kb.find_unit(unit)
         units = {u.id} | {x.id for x in kb.store.units() if x.parent_id == u.id}
         measures &= {m for x in units if x in g for m in g.successors(x) if m in measures}
+    reg_id = None
     if regulation:
-        r = kb.find_regulation(regulation)
-        measures &= {m for m in g.predecessors(r.id) if m in measures} if r.id in g else set()
+        reg_id = kb.find_regulation(regulation).id
+        measures &= {m for m in g.predecessors(reg_id) if m in measures} if reg_id in g else set()
     keep = set(measures)
     for m in measures:
-        keep.update(n for n in (*g.predecessors(m), *g.successors(m)) if g.nodes[n].get("type") in ("unit", "regulation"))
-    if regulation and not measures:  # still show the regulation itself
-        r = kb.find_regulation(regulation)
-        if r.id in g:
-            keep.add(r.id)
+        for n in (*g.predecessors(m), *g.successors(m)):
+            kind = g.nodes[n].get("type")
+            if kind == "unit" or (kind == "regulation" and reg_id in (None, n)):
+                keep.add(n)
+    if reg_id is not None and reg_id in g:  # the chosen regulation only, even without measures
+        keep.add(reg_id)
     return g.subgraph(keep).copy()
 
 
@@ -220,11 +222,12 @@ _VIZ_TEMPLATE = """<!doctype html>
   var info = document.getElementById("info");
   function add(parent, tag, text, cls) {{ var el = document.createElement(tag); el.textContent = text; if (cls) el.className = cls; parent.appendChild(el); return el; }}
   var names = {{ unit: "单位", measure: "措施", regulation: "法规" }};
+  var statuses = {{ done: "已完成", planned: "计划" }};
   cy.on("tap", "node", function (evt) {{
     var n = evt.target.data();
     info.textContent = "";
     add(info, "h2", n.label);
-    add(info, "div", (names[n.type] || n.type) + (n.year ? " · " + n.year : "") + (n.status ? " · " + n.status : "") + (n.kind ? " · " + n.kind : ""), "muted");
+    add(info, "div", (names[n.type] || n.type) + (n.year ? " · " + n.year : "") + (n.status ? " · " + (statuses[n.status] || n.status) : "") + (n.kind ? " · " + n.kind : ""), "muted");
     if (n.section) add(info, "div", n.section, "muted");
     evt.target.connectedEdges().forEach(function (e) {{
       var d = e.data();

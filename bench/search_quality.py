@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.kb import KnowledgeBase  # noqa: E402
-from search.evaluation import Judge, load_queries, score  # noqa: E402
-from search.searcher import Filters  # noqa: E402
+from api.kb import KnowledgeBase
+from search.evaluation import Judge, load_queries, score
+from search.searcher import Filters
 
 HERE = Path(__file__).resolve().parent
 

@@ -38,9 +38,9 @@ def build_graph(store: SQLiteStore, *, year: int | None = None, with_articles: b
             keep.add(m.id)
             g.add_node(m.id, type="measure", label=m.title, year=m.year or 0, status=m.status, section=m.section, doc_id=m.doc_id, start=m.start, end=m.end)
             g.add_edge(m.id, m.doc_id, relation="part_of")
-            for u in m.units:
-                if u in g:
-                    g.add_edge(u, m.id, relation="responsible_for")
+            for unit_id in m.units:
+                if unit_id in g:
+                    g.add_edge(unit_id, m.id, relation="responsible_for")
         for link in store.links():
             if link.measure_id not in keep:
                 continue

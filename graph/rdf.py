@@ -56,8 +56,8 @@ def build_rdf(store: SQLiteStore, graph: Graph | None = None) -> Graph:
             add((s, ELI.title, Literal(r.name, lang="zh")))
             add((s, SKOS.prefLabel, Literal(r.name, lang="zh")))
             add((s, PKG.kind, Literal(r.kind)))
-            for a in r.aliases:
-                add((s, SKOS.altLabel, Literal(a, lang="zh")))
+            for alias in r.aliases:
+                add((s, SKOS.altLabel, Literal(alias, lang="zh")))
             if r.doc_id:
                 add((s, ELI.is_realized_by, uri(r.doc_id)))
         for a in store.articles():
@@ -72,8 +72,8 @@ def build_rdf(store: SQLiteStore, graph: Graph | None = None) -> Graph:
             s = uri(u.id)
             add((s, RDF.type, ORG.Post if u.kind == "role" else ORG.Organization))
             add((s, SKOS.prefLabel, Literal(u.name, lang="zh")))
-            for a in u.aliases:
-                add((s, SKOS.altLabel, Literal(a, lang="zh")))
+            for alias in u.aliases:
+                add((s, SKOS.altLabel, Literal(alias, lang="zh")))
             if u.parent_id:
                 add((s, ORG.subOrganizationOf, uri(u.parent_id)))
         measures = store.measures()
@@ -89,26 +89,26 @@ def build_rdf(store: SQLiteStore, graph: Graph | None = None) -> Graph:
                 add((s, PKG.year, y))
             add((s, PKG.start, Literal(m.start)))
             add((s, PKG.end, Literal(m.end)))
-            for u in m.units:
-                add((s, PKG.responsibleUnit, uri(u)))
-                add((s, PROV.wasAttributedTo, uri(u)))
+            for unit_id in m.units:
+                add((s, PKG.responsibleUnit, uri(unit_id)))
+                add((s, PROV.wasAttributedTo, uri(unit_id)))
         for i, link in enumerate(store.links()):
             ev = link.evidence
-            m, r = uri(link.measure_id), uri(link.regulation_id)
-            add((m, PKG.implements, r))
+            mu, ru = uri(link.measure_id), uri(link.regulation_id)
+            add((mu, PKG.implements, ru))
             ann = URIRef(f"{BASE}evidence/{link.measure_id.partition(':')[2]}-{i}")
             add((ann, RDF.type, OA.Annotation))
             add((ann, RDF.type, PKG.Evidence))
             add((ann, OA.motivatedBy, OA.linking))
-            add((ann, PKG.measure, m))
-            add((ann, OA.hasBody, r))
+            add((ann, PKG.measure, mu))
+            add((ann, OA.hasBody, ru))
             add((ann, PKG.method, Literal(ev.method)))
             add((ann, PKG.score, Literal(ev.score, datatype=XSD.decimal)))
             if ev.article:
                 add((ann, PKG.article, Literal(ev.article, lang="zh")))
             if link.article_id:
                 add((ann, PKG.articleResource, uri(link.article_id)))
-                add((m, PKG.implementsArticle, uri(link.article_id)))
+                add((mu, PKG.implementsArticle, uri(link.article_id)))
             target, pos, quote = BNode(), BNode(), BNode()
             add((ann, OA.hasTarget, target))
             add((target, OA.hasSource, uri(doc_of[link.measure_id])))

@@ -51,7 +51,7 @@ TITLED_MAX = 30
 
 def _sentence_title(text: str) -> str | None:
     """The title of a titled paragraph: a short first sentence (积极扩大有效投资。…)."""
-    stripped = text.lstrip("—－-— ")
+    stripped = text.lstrip("—－- ")
     m = SENTENCE_END.search(stripped)
     if not m:
         return None

@@ -68,9 +68,9 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
     for p in paths:
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts):
-                    if f.suffix.lower() in SUPPORTED_SUFFIXES and not SKIP_NAMES.search(f.name):
-                        files.append(f)
+                hidden = any(part.startswith(".") for part in f.relative_to(p).parts)
+                if f.is_file() and not hidden and f.suffix.lower() in SUPPORTED_SUFFIXES and not SKIP_NAMES.search(f.name):
+                    files.append(f)
         elif p.exists():
             files.append(p)
         else:

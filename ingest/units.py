@@ -90,9 +90,9 @@ def find_units(text: str, issuer: Issuer | None, offset: int = 0) -> list[UnitMe
             # 市科技局党委 is the issuer's 局党委
             role = ROLE_AFTER.match(text, m.end())
             if role:
-                unit = _sub_unit(m.group(0)[-1] + role.group(0), issuer)
+                sub = _sub_unit(m.group(0)[-1] + role.group(0), issuer)
                 mentions.append(
-                    UnitMention(unit, offset + m.start(), offset + role.end(), text[m.start() : role.end()])
+                    UnitMention(sub, offset + m.start(), offset + role.end(), text[m.start() : role.end()])
                 )
                 taken.append((m.start(), role.end()))
                 continue

@@ -75,4 +75,4 @@ def score(queries: list[Judged], results: list[list[Hit]], judge: Judge, k: int 
         recall += len(found) / min(len(q.relevant), k)
         mrr += 1.0 / first if first else 0.0
     n = max(len(queries), 1)
-    return {"recall@%d" % k: recall / n, "mrr@%d" % k: mrr / n, "queries": float(len(queries))}
+    return {f"recall@{k}": recall / n, f"mrr@{k}": mrr / n, "queries": float(len(queries))}

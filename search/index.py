@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,8 +43,11 @@ class FaissIndex:
         dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 384
         if kind == "auto":
             kind = "flat" if len(ids) <= EXACT_LIMIT else "hnsw"
-        base = faiss.IndexFlatIP(dim) if kind == "flat" else faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        if kind == "hnsw":
+        base: Any
+        if kind == "flat":
+            base = faiss.IndexFlatIP(dim)
+        else:
+            base = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efConstruction = 80
             base.hnsw.efSearch = 128
         index = faiss.IndexIDMap2(base)
@@ -64,7 +67,7 @@ class FaissIndex:
         params = None
         if allowed is not None:
             sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-            params = faiss.SearchParameters(sel=sel)
+            params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
             self._sel = sel  # keep alive during the call
         scores, ids = self.index.search(q, k, params=params)  # type: ignore[attr-defined]
         return scores, ids
@@ -72,7 +75,7 @@ class FaissIndex:
     def save(self, path: Path) -> None:
         import faiss
 
-        faiss.write_index(self.index, str(path))
+        faiss.write_index(self.index, str(path))  # type: ignore[call-overload]
 
     @classmethod
     def load(cls, path: Path) -> FaissIndex:

@@ -220,7 +220,7 @@ class Searcher:
         """Batch search: the queries are encoded together."""
         self.refresh()
         qvecs = self._encoder().encode_queries([q for q, *_ in queries]) if self.vectors is not None else None
-        out = []
+        out: list[list[Hit]] = []
         for i, (q, k, f, mode) in enumerate(queries):
             mask = self._mask(f)
             if mask is not None and not mask.any():

@@ -99,7 +99,7 @@ def test_bad_input_is_reported_and_loses_nothing(corpus: Path, tmp_path: Path, h
     report = kb.ingest([empty, binary, odd, good, tmp_path / "missing.txt"])
     assert report.added == [str(good)]
     assert len(report.failed) == 4
-    for line, name in zip(report.failed, ["missing.txt", "empty.txt", "blob.pdf", "notes.xyz"], strict=False):
+    for line in report.failed:
         assert "\n" not in line
     for name in ("missing.txt", "empty.txt", "blob.pdf", "notes.xyz"):
         assert any(name in line for line in report.failed), name

@@ -1,0 +1,141 @@
+"""Load test of the HTTP API: uvicorn in a subprocess on 127.0.0.1, concurrent httpx clients.
+
+    .venv/bin/python bench/api.py DATA_DIR [--clients 8] [--seconds 10] [--port 0]
+
+Each client (a thread) loops for ``--seconds`` over ``/search`` (20 Chinese queries) and, in a second
+phase, over ``/regulations/{id}/measures``; prints requests/s, p50/p99 latency and errors per phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+QUERIES = [
+    "行政执法", "普法宣传", "科技成果转化", "营商环境", "实验动物 许可", "人类遗传资源 审批", "双随机 一公开",
+    "法治政府建设", "行政复议 应诉", "重大行政决策", "规范性文件 合法性审核", "科技伦理", "科研诚信",
+    "知识产权保护", "政务公开", "简政放权", "执法人员 培训", "第一责任人 职责", "公平竞争审查", "应急预案",
+]
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
+    """``policykg serve`` in a subprocess (no API key: uploads off); waits until /health answers."""
+    exe = Path(sys.executable).with_name("policykg")
+    env = {k: v for k, v in os.environ.items() if k != "POLICYKG_API_KEY"}
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit("server did not start in 120 s")
+
+
+def run_phase(name: str, base: str, clients: int, seconds: float, make_url: Callable[[int], str]) -> None:
+    """``clients`` threads each request ``make_url(i)`` in a loop for ``seconds``; print the figures."""
+    result = Result()
+    stop_at = time.monotonic() + seconds
+    counter = itertools.count()
+
+    def worker() -> None:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            while time.monotonic() < stop_at:
+                url = make_url(next(counter))
+                t0 = time.perf_counter()
+                try:
+                    ok = c.get(url).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                dt = time.perf_counter() - t0
+                with result.lock:
+                    result.latencies.append(dt)
+                    result.errors += not ok
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    lat = sorted(result.latencies)
+    if not lat:
+        print(f"{name}: no requests completed")
+        return
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+    print(
+        f"{name:<28} {len(lat):6d} req in {elapsed:5.1f} s  {len(lat) / elapsed:8.1f} req/s  "
+        f"p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  errors {result.errors}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data", type=Path, help="policykg data directory (run `policykg ingest` first)")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--port", type=int, default=0, help="0: a free port")
+    args = ap.parse_args()
+    if not (args.data / "policykg.sqlite").exists():
+        raise SystemExit(f"{args.data}: no policykg data here")
+    port = args.port or _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_server(args.data, port)
+    try:
+        regs = [r["id"] for r in httpx.get(base + "/regulations", timeout=30).json() if r["measures"]]
+        if not regs:
+            raise SystemExit("no regulation with measures in this store")
+        with httpx.Client(base_url=base, timeout=60) as c:  # warm-up: model, indexes, graph
+            for q in QUERIES[:3]:
+                c.get("/search", params={"q": q})
+        print(f"server {base}  data {args.data}  {args.clients} clients × {args.seconds:g} s per phase")
+        run_phase("GET /search", base, args.clients, args.seconds, lambda i: f"/search?q={QUERIES[i % len(QUERIES)]}&k=10")
+        run_phase(
+            "GET /regulations/{id}/measures", base, args.clients, args.seconds, lambda i: f"/regulations/{regs[i % len(regs)]}/measures",
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+if __name__ == "__main__":
+    main()
