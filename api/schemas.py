@@ -178,7 +178,7 @@ class UnitDetail(UnitBrief):
 
 
 # ---------------------------------------------------------------- documents
-class DocumentSummary(_Open):
+class _DocumentMeta(BaseModel):
     id: str
     path: str
     title: str
@@ -188,20 +188,14 @@ class DocumentSummary(_Open):
     published: str | None = None
     format: str
     length: int
+
+
+class DocumentSummary(_DocumentMeta, _Open):
     measures: int = 0
 
 
-class DocumentDetail(BaseModel):
-    id: str
-    path: str
-    title: str
-    doc_type: str
-    issuer: str | None = None
-    year: int | None = None
-    published: str | None = None
-    format: str
+class DocumentDetail(_DocumentMeta):
     content_hash: str
-    length: int
     text: str = Field(description="The normalised stored text every [start, end) offset indexes.")
 
 

@@ -70,6 +70,11 @@ def rule_links(
         )
         seen.add((measure.id, reg.id))
 
+    def add_span(measure: Measure, reg: Regulation, method: str, s: int, e: int) -> None:
+        """A link whose mention is ``[s, e)`` of the measure's text."""
+        doc = documents[measure.doc_id]
+        add(measure, reg, _evidence(doc.text, measure, method, measure.start + s, measure.start + e, None, SCORES[method]))
+
     for c in citations:
         reg = by_key.get(c.regulation_key)
         doc = documents.get(c.doc_id)
@@ -102,19 +107,7 @@ def rule_links(
                 reg = bare_of[m.group(0)]
                 if in_brackets(m.start(), m.end()) or (measure.id, reg.id) in seen:
                     continue
-                add(
-                    measure,
-                    reg,
-                    _evidence(
-                        text,
-                        measure,
-                        "alias",
-                        measure.start + m.start(),
-                        measure.start + m.end(),
-                        None,
-                        SCORES["alias"],
-                    ),
-                )
+                add_span(measure, reg, "alias", m.start(), m.end())
         for reg, topic in topics:
             if (measure.id, reg.id) in seen or not topic:
                 continue
@@ -123,18 +116,6 @@ def rule_links(
             for m in re.finditer(re.escape(topic), body):
                 if in_brackets(m.start(), m.end()):
                     continue
-                add(
-                    measure,
-                    reg,
-                    _evidence(
-                        text,
-                        measure,
-                        "topic",
-                        measure.start + m.start(),
-                        measure.start + m.end(),
-                        None,
-                        SCORES["topic"],
-                    ),
-                )
+                add_span(measure, reg, "topic", m.start(), m.end())
                 break
     return links

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,7 +75,16 @@ def founding_kb(corpus: Path, tmp_path_factory: pytest.TempPathFactory, hashing_
 
 @pytest.fixture(scope="session")
 def corpus_kb(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
-    """The whole corpus by its manifest, on the real embedding model (built once per session)."""
+    """The whole corpus by its manifest, on the real embedding model (built once per session).
+
+    POLICYKG_TEST_STORE names a store built the same way to copy instead (saves the ingest while
+    developing; CI always builds it).
+    """
+    prebuilt = os.environ.get("POLICYKG_TEST_STORE")
+    if prebuilt:
+        target = tmp_path_factory.mktemp("corpus") / "data"
+        shutil.copytree(prebuilt, target)
+        return KnowledgeBase(target)
     kb = KnowledgeBase(tmp_path_factory.mktemp("corpus"))
     report = kb.ingest([], manifest=corpus / "manifest.csv")
     assert report.ok, report.failed

@@ -102,6 +102,7 @@ def test_reingest_keeps_indexes_consistent(corpus_kb: KnowledgeBase, corpus: Pat
     kb = KnowledgeBase(data, encoder=corpus_kb.encoder())
     src = tmp_path / "report.txt"
     text = (corpus / "reports/fazhi/tianjin-kjj-fazhi-2023.txt").read_text(encoding="utf-8")
+    text = text.replace("市科技局2023年法治政府建设情况报告", "市科技局2023年法治政府建设情况报告（修订稿）", 1)
     src.write_text(text, encoding="utf-8")
     assert kb.ingest([src], metadata=None).added
     src.write_text(text.replace("现场检查40次", "现场检查40次，发现并整改问题隐患七处"), encoding="utf-8")
