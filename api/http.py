@@ -199,6 +199,38 @@ def get_unit(kb: KB, unit_id: Annotated[str, PathParam(min_length=1, max_length=
     return result
 
 
+issuers = APIRouter(prefix="/issuers", tags=["across the years"], responses=_ERRORS)
+IssuerName = Annotated[str, PathParam(min_length=1, max_length=200, description="Issuer or a part of its name: 国务院, 深圳市人民政府.")]
+
+
+@issuers.get("/{issuer}/diff", summary="Continued, new and dropped measures between two reports")
+def get_issuer_diff(
+    kb: KB,
+    issuer: IssuerName,
+    year_from: Annotated[int, Query(alias="from", ge=1900, le=2200, description="Year the earlier report reviews.")],
+    year_to: Annotated[int, Query(alias="to", ge=1900, le=2200, description="Year the later report reviews.")],
+    status: Annotated[Literal["done", "planned"] | None, Query(description="Only done or planned measures.")] = None,
+) -> dict[str, Any]:
+    result: dict[str, Any] = _call(kb.diff, issuer, year_from, year_to, status=status)
+    return result
+
+
+@issuers.get("/{issuer}/plans", summary="Plans for a year against what the report on that year says was done")
+def get_issuer_plans(
+    kb: KB, issuer: IssuerName, year: Annotated[int, Query(ge=1900, le=2200, description="The year planned for.")],
+) -> dict[str, Any]:
+    result: dict[str, Any] = _call(kb.plans, issuer, year)
+    return result
+
+
+@issuers.get("/{issuer}/indicators", summary="Indicator series: targets and actuals by year")
+def get_issuer_indicators(
+    kb: KB, issuer: IssuerName, name: Annotated[str | None, Query(max_length=100, description="Name or variant: 经济增长.")] = None,
+) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = _call(kb.indicators, issuer, name)
+    return result
+
+
 documents = APIRouter(prefix="/documents", tags=["documents"], responses=_ERRORS)
 
 
@@ -452,7 +484,7 @@ def create_app(
     app.state.kb = kb
     app.state.api_key = api_key or None
     app.state.max_upload_bytes = max_upload_bytes
-    for router in (health, search, regulations, measures, units, documents, graph, sparql):
+    for router in (health, search, regulations, measures, units, issuers, documents, graph, sparql):
         app.include_router(router)
 
     @app.exception_handler(NotFound)

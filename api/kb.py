@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -418,14 +418,75 @@ class KnowledgeBase:
         except Exception as exc:
             raise KnowledgeBaseError(f"not a read-only SPARQL query ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
         graph = self.rdf()
-        pool = ThreadPoolExecutor(max_workers=1)
-        future = pool.submit(lambda: _sparql_rows(graph, prepared, limit))
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["result"] = _sparql_rows(graph, prepared, limit)
+            except _SparqlStopped:
+                pass
+            except BaseException as exc:
+                box["error"] = exc
+
+        # rdflib evaluates in pure Python: a stopped query is interrupted, not left running in the background
+        worker = threading.Thread(target=run, name="policykg-sparql", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            _interrupt(worker)
+            worker.join(2.0)
+            raise KnowledgeBaseError(f"SPARQL query stopped after {timeout:g} s")
+        if "error" in box:
+            raise box["error"]
+        result: dict[str, Any] = box["result"]
+        return result
+
+    # ---- across the years
+    def diff(self, issuer: str, year_from: int, year_to: int, *, status: str | None = None) -> dict[str, Any]:
+        """Measures of the report on ``year_to`` against the report on ``year_from`` (years reviewed):
+        ``continued`` pairs with score and both quotes, ``new`` and ``dropped`` measures."""
+        from search.series import SeriesError
+        from search.series import diff as series_diff
+
+        if status not in (None, "done", "planned"):
+            raise KnowledgeBaseError(f"status must be done or planned, not {status!r}")
         try:
-            return future.result(timeout=timeout)
-        except FutureTimeout as exc:
-            raise KnowledgeBaseError(f"SPARQL query stopped after {timeout:g} s") from exc
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            return series_diff(self.store, self._encoder, issuer, int(year_from), int(year_to), status=status)
+        except SeriesError as exc:
+            raise NotFound(str(exc)) from exc
+
+    def plans(self, issuer: str, year: int) -> dict[str, Any]:
+        """The measures planned for ``year`` (report on ``year - 1``) against the report on ``year``:
+        ``carried out`` with the matching passage and score, or ``not reported``."""
+        from search.series import SeriesError
+        from search.series import plans as series_plans
+
+        try:
+            return series_plans(self.store, self._encoder, issuer, int(year))
+        except SeriesError as exc:
+            raise NotFound(str(exc)) from exc
+
+    def indicators(self, issuer: str, name: str | None = None) -> list[dict[str, Any]]:
+        """Indicator series (targets and actuals) of ``issuer``'s reports, optionally one name or variant."""
+        from search.series import indicators as series_indicators
+        from search.series import issuer_reports
+
+        if not issuer_reports(self.store, issuer):
+            raise NotFound(f"no report of {issuer!r} (see `policykg documents`)")
+        return series_indicators(self.store, issuer, name)
+
+
+class _SparqlStopped(BaseException):
+    """Raised inside a SPARQL worker thread past its time limit (a BaseException: rdflib must not catch it)."""
+
+
+def _interrupt(thread: threading.Thread) -> None:
+    """Raise _SparqlStopped in ``thread`` at its next Python bytecode."""
+    if thread.ident is None:
+        return
+    tid = ctypes.c_ulong(thread.ident)
+    if ctypes.pythonapi.PyThreadState_SetAsyncExc(tid, ctypes.py_object(_SparqlStopped)) > 1:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(tid, None)  # never more than the one thread
 
 
 def _sparql_rows(graph: Graph, prepared: Any, limit: int) -> dict[str, Any]:

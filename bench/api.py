@@ -4,6 +4,7 @@
 
 Each client (a thread) loops for ``--seconds`` over ``/search`` (20 Chinese queries) and, in a second
 phase, over ``/regulations/{id}/measures``; prints requests/s, p50/p99 latency and errors per phase.
+Exits with status 1 if any request failed (a non-200 answer or a transport error).
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("server did not start in 120 s")
 
 
-def run_phase(name: str, base: str, clients: int, seconds: float, make_url: Callable[[int], str]) -> None:
-    """``clients`` threads each request ``make_url(i)`` in a loop for ``seconds``; print the figures."""
+def run_phase(name: str, base: str, clients: int, seconds: float, make_url: Callable[[int], str]) -> int:
+    """``clients`` threads each request ``make_url(i)`` in a loop for ``seconds``; print the figures, return the errors."""
     result = Result()
     stop_at = time.monotonic() + seconds
     counter = itertools.count()
@@ -96,13 +97,14 @@ def run_phase(name: str, base: str, clients: int, seconds: float, make_url: Call
     lat = sorted(result.latencies)
     if not lat:
         print(f"{name}: no requests completed")
-        return
+        return 1
     p50 = statistics.median(lat) * 1000
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
     print(
         f"{name:<28} {len(lat):6d} req in {elapsed:5.1f} s  {len(lat) / elapsed:8.1f} req/s  "
         f"p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  errors {result.errors}"
     )
+    return result.errors
 
 
 def main() -> None:
@@ -116,6 +118,7 @@ def main() -> None:
         raise SystemExit(f"{args.data}: no policykg data here")
     port = args.port or _free_port()
     base = f"http://127.0.0.1:{port}"
+    errors = 0
     proc = start_server(args.data, port)
     try:
         regs = [r["id"] for r in httpx.get(base + "/regulations", timeout=30).json() if r["measures"]]
@@ -125,8 +128,8 @@ def main() -> None:
             for q in QUERIES[:3]:
                 c.get("/search", params={"q": q})
         print(f"server {base}  data {args.data}  {args.clients} clients × {args.seconds:g} s per phase")
-        run_phase("GET /search", base, args.clients, args.seconds, lambda i: f"/search?q={QUERIES[i % len(QUERIES)]}&k=10")
-        run_phase(
+        errors = run_phase("GET /search", base, args.clients, args.seconds, lambda i: f"/search?q={QUERIES[i % len(QUERIES)]}&k=10")
+        errors += run_phase(
             "GET /regulations/{id}/measures", base, args.clients, args.seconds, lambda i: f"/regulations/{regs[i % len(regs)]}/measures",
         )
     finally:
@@ -135,6 +138,8 @@ def main() -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+    if errors:
+        raise SystemExit(f"{errors} failed requests")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".markdown", ".do
 MAX_BYTES = 50 * 1024 * 1024
 MAX_DOCX_UNCOMPRESSED = 200 * 1024 * 1024
 MAX_DOCX_RATIO = 100
+MAX_CHARS = 1_000_000  # ~9× the Civil Code; ingest time grows linearly (1M characters: ~15 s before embedding)
+MAX_HTML_DEPTH = 5000  # the HTML parser is quadratic in the depth of nested <div>/<ul> (100k: ~1 min)
 
 _FORMATS = {
     ".txt": "txt",
@@ -540,8 +542,33 @@ def _trafilatura(html: str) -> str:
     return out or ""
 
 
+# Tags that never nest (void) or close themselves (optional end tags); the rest count toward the depth.
+_HTML_NO_DEPTH = frozenset((
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
+    "keygen", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot", "colgroup",
+    "rb", "rt", "rp", "html", "head", "body",
+))  # fmt: skip
+_HTML_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)[^>]*?(/?)>")
+
+
+def _html_depth(raw: str) -> int:
+    """The deepest nesting of elements that must be closed, by a tag count (no parse)."""
+    depth = deepest = 0
+    for m in _HTML_TAG.finditer(raw):
+        if m.group(3) or m.group(2).lower() in _HTML_NO_DEPTH:
+            continue
+        if m.group(1):
+            depth = max(0, depth - 1)
+        else:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
 def _read_html(path: Path, data: bytes) -> RawDocument:
     raw, enc = _decode_html(data)
+    if (depth := _html_depth(raw)) > MAX_HTML_DEPTH:
+        raise _Fail(f"document structure too deeply nested ({depth} levels > {MAX_HTML_DEPTH})")
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(raw)
@@ -570,7 +597,9 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-def read_document(path: Path, *, max_bytes: int = MAX_BYTES, max_pdf_pages: int = 2000) -> RawDocument:
+def read_document(
+    path: Path, *, max_bytes: int = MAX_BYTES, max_pdf_pages: int = 2000, max_chars: int = MAX_CHARS
+) -> RawDocument:
     """Read a .txt/.md/.docx/.pdf/.html file into a RawDocument; raise ReadError (only) on failure."""
     path = Path(path)
     try:
@@ -587,6 +616,8 @@ def read_document(path: Path, *, max_bytes: int = MAX_BYTES, max_pdf_pages: int 
         raise ReadError(path, f"unexpected {type(e).__name__}: {e}") from e
     if not doc.text.strip():
         raise ReadError(path, "no text")
+    if len(doc.text) > max_chars:
+        raise ReadError(path, f"text too long ({len(doc.text):,} characters > {max_chars:,})")
     return doc
 
 

@@ -49,7 +49,7 @@ class FaissIndex:
         else:
             base = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efConstruction = 80
-            base.hnsw.efSearch = 128
+            base.hnsw.efSearch = 512
         index = faiss.IndexIDMap2(base)
         if len(ids):
             index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
@@ -129,8 +129,14 @@ class BM25Index:
 
 
 def write_indexes(directory: Path, generation: int, vectors: FaissIndex | None, bm25: BM25Index) -> None:
-    """Write both indexes to a temp dir, then swap it in with one rename."""
+    """Write both indexes to a temp dir, then swap it in with one rename.
+
+    Called only by the one ingest holding the data directory's lock: temp dirs left by a killed
+    ingest (``.index-*``) are swept first.
+    """
     directory.parent.mkdir(parents=True, exist_ok=True)
+    for stale in directory.parent.glob(".index-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=directory.parent))
     try:
         if vectors is not None:

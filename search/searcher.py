@@ -87,15 +87,16 @@ class Searcher:
         with self._lock:
             with self.store.snapshot():
                 gen = self.store.generation()
-                if gen == self._generation and self.bm25 is not None:
-                    return
+                if gen == self._generation and self.bm25 is not None and (not write or read_generation(self.index_dir) == gen):
+                    return  # (with write, also the files: a killed ingest may have left them behind)
                 on_disk = read_generation(self.index_dir)
                 loaded = False
                 if on_disk == gen:
                     try:
                         self.vectors = FaissIndex.load(self.index_dir / "vectors.faiss") if (self.index_dir / "vectors.faiss").exists() else None
                         self.bm25 = BM25Index.load(self.index_dir / "bm25")
-                        loaded = True
+                        # another process may have swapped in newer indexes while these were read
+                        loaded = read_generation(self.index_dir) == gen
                     except Exception as exc:  # a damaged index is rebuilt, never trusted
                         log.warning("index in %s unreadable (%s); rebuilding", self.index_dir, exc)
                 if not loaded:

@@ -293,3 +293,67 @@ def test_local_model_without_prompts(encoder: Encoder, tmp_path: Path) -> None:
         assert float(got @ want) > 0.9999
     finally:
         del plain
+
+
+# ------------------------------------------------------------------------------ (e) onnx-int8 backend
+
+
+def test_split_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POLICYKG_EMBED_BACKEND", raising=False)
+    assert emb.split_backend(DEFAULT_MODEL) == (DEFAULT_MODEL, "torch")
+    assert emb.split_backend(f"{DEFAULT_MODEL}@onnx-int8") == (DEFAULT_MODEL, "onnx-int8")
+    assert emb.split_backend("/models/e5@v2") == ("/models/e5@v2", "torch")  # not a backend: part of the name
+    monkeypatch.setenv("POLICYKG_EMBED_BACKEND", "onnx-int8")
+    assert emb.split_backend(DEFAULT_MODEL) == (DEFAULT_MODEL, "onnx-int8")
+    assert emb.split_backend(f"{DEFAULT_MODEL}@torch") == (DEFAULT_MODEL, "torch")
+    monkeypatch.setenv("POLICYKG_EMBED_BACKEND", "tpu")
+    with pytest.raises(ValueError, match="unknown embedding backend"):
+        emb.split_backend(DEFAULT_MODEL)
+
+
+@slow
+def test_onnx_falls_back_to_torch_without_onnxruntime(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(emb, "onnx_available", lambda: False)
+    with caplog.at_level("WARNING", logger="search.embeddings"):
+        enc = emb.make_encoder(f"{DEFAULT_MODEL}@onnx-int8")
+    assert isinstance(enc, SentenceTransformerEncoder)
+    assert "onnxruntime" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def onnx_encoder() -> Encoder:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    return load_encoder(f"{DEFAULT_MODEL}@onnx-int8")
+
+
+@slow
+def test_onnx_int8_matches_fp32(encoder: Encoder, onnx_encoder: Encoder) -> None:
+    assert isinstance(onnx_encoder, emb.OnnxEncoder)
+    assert onnx_encoder.dim == encoder.dim == 384
+    assert load_encoder(f"{DEFAULT_MODEL}@onnx-int8") is onnx_encoder
+    ours = onnx_encoder.encode_passages(PASSAGES, batch_size=4)
+    ref = encoder.encode_passages(PASSAGES)
+    assert ours.shape == ref.shape and ours.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-4)
+    assert (ours * ref).sum(axis=1).min() >= 0.99
+    queries = list(QUERIES)
+    q_ours, q_ref = onnx_encoder.encode_queries(queries), encoder.encode_queries(queries)
+    assert (q_ours * q_ref).sum(axis=1).min() >= 0.99
+    assert (q_ours @ ours.T).argmax(axis=1).tolist() == (q_ref @ ref.T).argmax(axis=1).tolist()
+    assert (q_ours @ ours.T).argmax(axis=1).tolist() == list(QUERIES.values())
+    assert onnx_encoder.encode_passages([]).shape == (0, 384)
+    assert onnx_encoder.encode_passages(["国家" * 2000]).shape == (1, 384)  # truncated, not an error
+
+
+def test_onnx_folder_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    path = emb.ensure_onnx_model()
+    calls: list[Path] = []
+    monkeypatch.setattr(emb, "export_onnx_int8", lambda src, dest: calls.append(dest))
+    assert emb.ensure_onnx_model() == path
+    assert calls == []
+    assert all((path / name).is_file() for name in emb.ONNX_REQUIRED_FILES)

@@ -1,0 +1,96 @@
+"""Shared pieces of the reliability tests: the batch, an ingest child process, consistency checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from api.kb import KnowledgeBase
+from tests.conftest import CORPUS
+
+REPO = Path(__file__).resolve().parents[2]
+
+BATCH_REPORTS = tuple(f"reports/gov-work/state-council-gwr-{y}.txt" for y in range(2014, 2020))
+BATCH_REGULATIONS = ("regulations/kejijinbufa-2021.md", "regulations/xingzheng-xuke-fa-2019.md")
+
+
+def batch_files(corpus: Path = CORPUS) -> list[Path]:
+    """6 government work reports and 2 regulations."""
+    return [corpus / r for r in (*BATCH_REPORTS, *BATCH_REGULATIONS)]
+
+
+# The child prints "ready" once imports are done (so kill delays measure the ingest itself), then "done".
+_CHILD = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {repo!r})
+    from pathlib import Path
+    from api.kb import KnowledgeBase
+    from tests.conftest import HashingEncoder
+    kb = KnowledgeBase(Path({data!r}), encoder=HashingEncoder())
+    def pause(name, i, n):
+        if {pause!r} and i == 0:
+            print("locked", flush=True)
+            sys.stdin.readline()
+    print("ready", flush=True)
+    report = kb.ingest([Path(p) for p in {files!r}], progress=pause)
+    print("done" if report.ok else "failed " + repr(report.failed), flush=True)
+    """
+)
+
+
+def spawn_ingest(data: Path, files: list[Path], *, pause: bool = False) -> subprocess.Popen[str]:
+    """``KnowledgeBase(data).ingest(files)`` with the stand-in encoder, in a child process.
+
+    With ``pause`` the child prints "locked" once it holds the ingest lock and waits for a line on stdin.
+    """
+    code = _CHILD.format(repo=str(REPO), data=str(data), files=[str(f) for f in files], pause=pause)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=REPO,
+    )
+
+
+def wait_ready(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    assert line == "ready", f"child did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
+
+
+def per_document_counts(kb: KnowledgeBase) -> dict[str, dict[str, int]]:
+    """For each stored document: its measures, passages, articles, sections and indicators (one snapshot)."""
+    out: dict[str, dict[str, int]] = {}
+    with kb.store.snapshot():
+        for d in kb.store.query("SELECT id FROM documents"):
+            out[d["id"]] = {
+                t: kb.store.query(f"SELECT count(*) AS n FROM {t} WHERE doc_id=?", (d["id"],))[0]["n"]
+                for t in ("measures", "passages", "articles", "sections", "indicators")
+            }
+    return out
+
+
+def check_consistent(kb: KnowledgeBase, reference: dict[str, dict[str, int]]) -> None:
+    """Every stored document is complete, the SQLite file is sound, and indexes agree with the graph."""
+    assert kb.store.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+    assert not kb.store.query("PRAGMA foreign_key_check")
+    for doc_id, counts in per_document_counts(kb).items():
+        assert doc_id in reference, f"unknown document {doc_id} in the store"
+        assert counts == reference[doc_id], f"{doc_id} half-written: {counts} != {reference[doc_id]}"
+    orphans = kb.store.query(
+        "SELECT (SELECT count(*) FROM measures WHERE doc_id NOT IN (SELECT id FROM documents)) + "
+        "(SELECT count(*) FROM passages WHERE doc_id NOT IN (SELECT id FROM documents)) + "
+        "(SELECT count(*) FROM links WHERE measure_id NOT IN (SELECT id FROM measures)) AS n"
+    )[0]["n"]
+    assert orphans == 0
+    kb.searcher.refresh()
+    passage_ids = {r["id"] for r in kb.store.query("SELECT id FROM passages")}
+    with_vector = {r["id"] for r in kb.store.query("SELECT id FROM passages WHERE vector IS NOT NULL")}
+    assert with_vector == passage_ids, "a passage without its vector"
+    faiss_ids = set(kb.searcher.vectors.ids.tolist()) if kb.searcher.vectors is not None else set()
+    bm25_ids = set(kb.searcher.bm25.ids.tolist()) if kb.searcher.bm25 is not None else set()
+    assert faiss_ids == passage_ids, "faiss and the store disagree"
+    assert bm25_ids == passage_ids, "BM25 and the store disagree"
+    if kb.searcher.vectors is not None:
+        assert kb.searcher.vectors.index.ntotal == len(passage_ids)  # type: ignore[attr-defined]
