@@ -69,6 +69,8 @@ def ingest(
     issuer: Annotated[str | None, typer.Option(help="Issuing body, e.g. 天津市科学技术局.")] = None,
     doc_type: Annotated[str | None, typer.Option("--type", help="report or regulation.")] = None,
     title: Annotated[str | None, typer.Option(help="Document title.")] = None,
+    engine: Annotated[str, typer.Option(help="local, or ray: read, extract and embed on a Ray cluster (pip install 'policykg[ray]').")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address for --engine ray (default: a local Ray on 127.0.0.1).")] = None,
     data: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -79,6 +81,8 @@ def ingest(
         _fail("give files or directories to ingest, or --manifest CSV")
     if doc_type not in (None, "report", "regulation"):
         _fail(f"--type must be report or regulation, not {doc_type!r}")
+    if engine not in ("local", "ray"):
+        _fail(f"--engine must be local or ray, not {engine!r}")
     kb = _kb(data, must_exist=False)
     meta = Metadata(doc_type, title, issuer, year, None)  # type: ignore[arg-type]
     with Progress(
@@ -90,7 +94,9 @@ def ingest(
         def progress(name: str, i: int, total: int) -> None:
             bar.update(task, total=total, completed=i, description=name[:40])
 
-        report = _guard(kb.ingest, list(paths or []), manifest=manifest, metadata=meta, progress=progress)
+        report = _guard(
+            kb.ingest, list(paths or []), manifest=manifest, metadata=meta, progress=progress, engine=engine, address=address,
+        )
     stats = kb.stats()
     if as_json:
         _print_json({**report.__dict__, "store": stats})
@@ -331,6 +337,15 @@ def sparql(
 def stats(data: DataOpt = None) -> None:
     """Counts of what the store holds."""
     _print_json(_kb(data).stats())
+
+
+@app.command()
+def sync(data: DataOpt = None) -> None:
+    """Push the store's graph and vectors to the servers of policykg.toml / POLICYKG_*_URL (only what changed)."""
+    kb = _kb(data)
+    if not kb.config.servers:
+        _fail("no servers configured: set POLICYKG_GRAPH_URL / POLICYKG_VECTORS_URL or write policykg.toml in the data directory")
+    _print_json(_guard(kb.sync))
 
 
 @app.command()

@@ -34,7 +34,7 @@ from starlette.formparsers import MultiPartException
 from starlette.types import Message
 
 from api import schemas
-from api.kb import IngestLocked, KnowledgeBase, KnowledgeBaseError, NotFound
+from api.kb import BackendUnavailable, IngestLocked, KnowledgeBase, KnowledgeBaseError, NotFound
 from api.views import STATIC_DIR, graph_view
 from ingest.pipeline import Metadata
 
@@ -81,6 +81,8 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(404, str(exc)) from exc
     except IngestLocked as exc:
         raise HTTPException(409, str(exc)) from exc
+    except BackendUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
     except KnowledgeBaseError as exc:
         raise HTTPException(400, str(exc)) from exc
 
@@ -95,6 +97,8 @@ def get_health(request: Request, kb: KB) -> dict[str, Any]:
     return {
         "status": "ok", "version": _version(), "documents": c["documents"], "measures": c["measures"],
         "regulations": c["regulations"], "units": c["units"], "passages": c["passages"], "uploads": bool(request.app.state.api_key),
+        "graph": kb.graph_server.endpoint.query_url if kb.graph_server else "embedded",
+        "vectors": f"{kb.vector_server.uri} {kb.vector_server.collection}" if kb.vector_server else "faiss",
     }
 
 
@@ -128,6 +132,8 @@ def get_search(
             q, k=k, year=year, year_from=year_from, year_to=year_to, doc_type=doc_type, issuer=issuer,
             regulation=regulation, mode=mode, group_by_doc=group,
         )
+    except BackendUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
     except KnowledgeBaseError as exc:  # e.g. an unknown regulation filter: a bad parameter
         raise HTTPException(422, str(exc)) from exc
     return [h.to_dict() for h in hits]
@@ -436,6 +442,8 @@ sparql = APIRouter(prefix="/sparql", tags=["sparql"], responses={400: {"model": 
 def _sparql(kb: KnowledgeBase, query: str, limit: int) -> dict[str, Any]:
     try:
         result: dict[str, Any] = kb.sparql(query, limit=min(limit, SPARQL_MAX_ROWS), timeout=SPARQL_TIMEOUT)
+    except BackendUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
     except KnowledgeBaseError as exc:
         raise HTTPException(400, str(exc)) from exc
     return result
@@ -493,7 +501,8 @@ def create_app(
 
     @app.exception_handler(KnowledgeBaseError)
     async def _kb_error(request: Request, exc: KnowledgeBaseError) -> JSONResponse:
-        return _json_error(409 if isinstance(exc, IngestLocked) else 400, str(exc))
+        status = 409 if isinstance(exc, IngestLocked) else 503 if isinstance(exc, BackendUnavailable) else 400
+        return _json_error(status, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

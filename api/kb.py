@@ -6,6 +6,7 @@ import ctypes
 import fcntl
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,17 +21,18 @@ from rdflib import Graph
 from graph.build import build_graph
 from graph.model import Document, Regulation, Unit
 from graph.rdf import PREFIXES, build_rdf
+from graph.remote import GraphServerError, SparqlEndpoint, SparqlServerGraph, sync_graph
 from graph.store import SQLiteStore, StoreError
 from ingest import laws
 from ingest.linking import rule_links
-from ingest.pipeline import ManifestError, Metadata, collect_files, prepare, read_manifest
+from ingest.pipeline import ManifestError, Metadata, Prepared, collect_files, prepare, read_manifest
 from ingest.readers import ReadError
 from search.embeddings import DEFAULT_MODEL, Encoder, load_encoder
 from search.links import DEFAULT_THRESHOLD, semantic_links
-from search.passages import make_passages
+from search.milvus import DEFAULT_COLLECTION, MilvusIndex, VectorServerError, sync_vectors
+from search.passages import Embedded, embed_prepared
 from search.ranking import FusionWeights, Mode
 from search.searcher import Filters, Hit, Searcher
-from search.tokenize import add_words, tokenize
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (file name, index, total)
@@ -48,6 +50,17 @@ class NotFound(KnowledgeBaseError):
     """No regulation, unit, measure or document by that name or id."""
 
 
+class BackendUnavailable(KnowledgeBaseError):
+    """A configured server (SPARQL graph, Milvus vectors) cannot be reached or refused a request."""
+
+
+CONFIG_FILE = "policykg.toml"
+_ENV = {
+    "graph_url": "POLICYKG_GRAPH_URL", "graph_update_url": "POLICYKG_GRAPH_UPDATE_URL", "graph_auth": "POLICYKG_GRAPH_AUTH",
+    "vectors_url": "POLICYKG_VECTORS_URL", "vectors_collection": "POLICYKG_VECTORS_COLLECTION", "vectors_token": "POLICYKG_VECTORS_TOKEN",
+}
+
+
 @dataclass
 class Config:
     """Where the data lives and how search behaves; every field has a sensible default."""
@@ -60,6 +73,42 @@ class Config:
     semantic_threshold: float = DEFAULT_THRESHOLD
     embed_batch_size: int = 32
     weights: FusionWeights = field(default_factory=FusionWeights)
+    # Servers (none: everything embedded in the data directory). Environment variables win over
+    # the data directory's policykg.toml ([graph] url, update_url, auth, batch; [vectors] url,
+    # collection, token).
+    graph_url: str | None = field(default_factory=lambda: os.environ.get(_ENV["graph_url"]))
+    graph_update_url: str | None = field(default_factory=lambda: os.environ.get(_ENV["graph_update_url"]))
+    graph_auth: str | None = field(default_factory=lambda: os.environ.get(_ENV["graph_auth"]))
+    graph_batch: int = 5_000
+    vectors_url: str | None = field(default_factory=lambda: os.environ.get(_ENV["vectors_url"]))
+    vectors_collection: str | None = field(default_factory=lambda: os.environ.get(_ENV["vectors_collection"]))
+    vectors_token: str | None = field(default_factory=lambda: os.environ.get(_ENV["vectors_token"]))
+
+    def read_file(self, path: Path) -> None:
+        """Fill the server settings not given by the environment from ``policykg.toml``."""
+        import tomllib
+
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise KnowledgeBaseError(f"{path}: cannot read the configuration ({exc})") from exc
+        for section, keys in (("graph", ("url", "update_url", "auth", "batch")), ("vectors", ("url", "collection", "token"))):
+            table = data.get(section, {})
+            if not isinstance(table, dict):
+                raise KnowledgeBaseError(f"{path}: [{section}] must be a table")
+            for key in keys:
+                name = f"{section}_{key}"
+                if key in table and (getattr(self, name) is None or name == "graph_batch"):
+                    value = table[key]
+                    if not isinstance(value, int if key == "batch" else str):
+                        raise KnowledgeBaseError(f"{path}: {section}.{key} must be a {'number' if key == 'batch' else 'string'}")
+                    setattr(self, name, value)
+
+    @property
+    def servers(self) -> bool:
+        return bool(self.graph_url or self.vectors_url)
 
 
 @dataclass
@@ -89,9 +138,23 @@ class KnowledgeBase:
             raise KnowledgeBaseError(str(exc)) from exc
         self._encoder = encoder
         self._rdf: tuple[int, Graph] | None = None
+        self.config.read_file(self.data_dir / CONFIG_FILE)
+        self.graph_server: SparqlServerGraph | None = None
+        self.vector_server: MilvusIndex | None = None
+        try:
+            if self.config.graph_url:
+                self.graph_server = SparqlServerGraph(SparqlEndpoint(
+                    self.config.graph_url, self.config.graph_update_url, self.config.graph_auth, batch=self.config.graph_batch,
+                ))
+            if self.config.vectors_url:
+                self.vector_server = MilvusIndex(
+                    self.config.vectors_url, self.config.vectors_collection or DEFAULT_COLLECTION, token=self.config.vectors_token,
+                )
+        except VectorServerError as exc:
+            raise BackendUnavailable(str(exc)) from exc
         self.searcher = Searcher(
             self.store, self.data_dir / "index", self.encoder, weights=self.config.weights,
-            index_kind=self.config.index_kind, threads=self.config.threads,
+            index_kind=self.config.index_kind, threads=self.config.threads, remote_vectors=self.vector_server,
         )
 
     def encoder(self) -> Encoder:
@@ -124,11 +187,15 @@ class KnowledgeBase:
         manifest: str | Path | None = None,
         metadata: Metadata | None = None,
         progress: Progress | None = None,
+        engine: str = "local",
+        address: str | None = None,
     ) -> IngestReport:
         """Ingest files and directories (walked recursively). Bad files are reported, not fatal.
 
         With a manifest and no paths, the manifest's rows are ingested. The same content twice
-        adds nothing; changed content at a known path replaces the old version.
+        adds nothing; changed content at a known path replaces the old version. ``engine="ray"``
+        reads, extracts and embeds on a Ray cluster (``address``; a local one by default) and
+        writes here, with the same results as the local engine.
         """
         started = time.perf_counter()
         report = IngestReport()
@@ -142,15 +209,21 @@ class KnowledgeBase:
         files, problems = collect_files(targets)
         report.failed.extend(problems)
         given = metadata or Metadata()
+        items: list[tuple[Path, Metadata]] = []
+        for path in files:
+            row = rows.get(path.resolve(), Metadata())
+            items.append((path, Metadata(
+                given.doc_type or row.doc_type, given.title or row.title, given.issuer or row.issuer,
+                given.year or row.year, given.published or row.published,
+            )))
+        if engine not in ("local", "ray"):
+            raise KnowledgeBaseError(f"engine must be local or ray, not {engine!r}")
         with self._ingest_lock():
-            for i, path in enumerate(files):
+            if engine == "ray":
+                self._ingest_ray(items, report, address, progress)
+            for i, (path, meta) in enumerate(items if engine == "local" else []):
                 if progress:
                     progress(path.name, i, len(files))
-                row = rows.get(path.resolve(), Metadata())
-                meta = Metadata(
-                    given.doc_type or row.doc_type, given.title or row.title, given.issuer or row.issuer,
-                    given.year or row.year, given.published or row.published,
-                )
                 try:
                     self._ingest_one(path, meta, report)
                 except ReadError as exc:
@@ -164,30 +237,73 @@ class KnowledgeBase:
                 progress("linking", len(files), len(files))
             if self.store.links_dirty():
                 self.relink()
+            self._sync_servers()
             self.searcher.refresh(write=True)
         report.seconds = time.perf_counter() - started
         return report
 
     def _ingest_one(self, path: Path, meta: Metadata, report: IngestReport) -> None:
         prepared = prepare(path, meta)
+        if self._is_known(prepared, path, report):
+            return
+        self.store_prepared(path, embed_prepared(prepared, self.encoder(), self.config.embed_batch_size), report)
+
+    def _ingest_ray(self, items: list[tuple[Path, Metadata]], report: IngestReport, address: str | None, progress: Progress | None) -> None:
+        from api.distributed import RayUnavailable, embed_with_ray
+
+        known = self.store.fingerprints()
+        try:
+            for i, (path, result) in enumerate(embed_with_ray(
+                items, model=self.config.model, batch_size=self.config.embed_batch_size, address=address, skip=known,
+                threads=self.config.threads,
+            )):
+                if progress:
+                    progress(path.name, i, len(items))
+                if isinstance(result, str):
+                    report.failed.append(result)
+                elif result is None:
+                    report.unchanged.append(str(path))
+                else:
+                    self.store_prepared(path, result, report)
+        except RayUnavailable as exc:
+            raise KnowledgeBaseError(str(exc)) from exc
+
+    def _is_known(self, prepared: Prepared, path: Path, report: IngestReport) -> bool:
+        """Already stored (same fingerprint, or the same text under another path): nothing to add."""
         doc = prepared.document
-        if self.store.find_document(fingerprint=prepared.fingerprint):
+        if self.store.find_document(fingerprint=prepared.fingerprint) or (
+            self.store.find_document(path=doc.path) is None and self.store.find_document(doc_id=doc.id) is not None
+        ):
             report.unchanged.append(str(path))
+            return True
+        return False
+
+    def store_prepared(self, path: Path, ready: Embedded, report: IngestReport) -> None:
+        """Write one read, extracted and embedded document (replacing an older version at its path)."""
+        prepared = ready.prepared
+        if self._is_known(prepared, path, report):
             return
-        old = self.store.find_document(path=doc.path)
-        twin = self.store.find_document(doc_id=doc.id)
-        if old is None and twin is not None:
-            # the same text under another path: one document, not two
-            report.unchanged.append(str(path))
-            return
-        ex = prepared.extraction
-        add_words([n for r in ex.regulations for n in (r.name, *r.aliases)])
-        ex.passages = make_passages(ex)
-        texts = [p.embed_text for p in ex.passages]
-        vectors = self.encoder().encode_passages(texts, batch_size=self.config.embed_batch_size) if texts else None
-        tokens = [" ".join(tokenize(t)) for t in texts]
-        self.store.write_document(ex, vectors, tokens, replace=old["id"] if old else None, fingerprint=prepared.fingerprint)
+        old = self.store.find_document(path=prepared.document.path)
+        self.store.write_document(
+            prepared.extraction, ready.vectors, ready.tokens, replace=old["id"] if old else None, fingerprint=prepared.fingerprint,
+        )
         (report.replaced if old else report.added).append(str(path))
+
+    def sync(self) -> dict[str, Any]:
+        """Push the store's graph and vectors to the configured servers (only what changed)."""
+        with self._ingest_lock():
+            return self._sync_servers()
+
+    def _sync_servers(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        try:
+            if self.graph_server is not None:
+                out["graph"] = sync_graph(self.store, self.graph_server)
+            if self.vector_server is not None:
+                out["vectors"] = sync_vectors(self.store, self.vector_server)
+        except (GraphServerError, VectorServerError) as exc:
+            raise BackendUnavailable(f"{exc} (the store is intact; rerun `policykg sync` when the server is back)") from exc
+        return out
 
     def relink(self) -> int:
         """Recompute every Measure → Regulation link (citation, alias, topic, semantic)."""
@@ -220,7 +336,8 @@ class KnowledgeBase:
     ) -> list[Hit]:
         """Hybrid (dense + BM25) search over report passages and regulation articles."""
         filters = self._filters(year, year_from, year_to, doc_type, issuer, regulation)
-        return self.searcher.search(query, k=k, filters=filters, mode=mode, group_by_doc=group_by_doc)
+        with _backend_errors():
+            return self.searcher.search(query, k=k, filters=filters, mode=mode, group_by_doc=group_by_doc)
 
     def search_batch(self, requests: Iterable[dict[str, Any]], *, mode: Mode = "hybrid") -> list[list[Hit]]:
         """Many queries at once: ``{"q", "k", "type", "year", "from", "to", "issuer", "mode"}`` each."""
@@ -230,11 +347,13 @@ class KnowledgeBase:
                 raise KnowledgeBaseError(f"batch request without a query string: {r!r}")
             f = self._filters(r.get("year"), r.get("from"), r.get("to"), r.get("type"), r.get("issuer"), r.get("regulation"))
             batch.append((r["q"], int(r.get("k", 10)), f, r.get("mode", mode)))
-        return self.searcher.search_many(batch)
+        with _backend_errors():
+            return self.searcher.search_many(batch)
 
     def timeline(self, query: str, *, per_year: int = 3, issuer: str | None = None, mode: Mode = "hybrid") -> dict[int, list[Hit]]:
         """For each year of the reports in the store, the best passages on ``query``."""
-        return self.searcher.timeline(query, per_year=per_year, filters=Filters(issuer=issuer), mode=mode)
+        with _backend_errors():
+            return self.searcher.timeline(query, per_year=per_year, filters=Filters(issuer=issuer), mode=mode)
 
     def _filters(self, year: Any, year_from: Any, year_to: Any, doc_type: Any, issuer: Any, regulation: Any) -> Filters:
         if doc_type not in (None, "report", "regulation"):
@@ -417,12 +536,17 @@ class KnowledgeBase:
             prepared = prepareQuery(query, initNs=dict(PREFIXES))
         except Exception as exc:
             raise KnowledgeBaseError(f"not a read-only SPARQL query ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
-        graph = self.rdf()
+        server = self.graph_server
+        graph = self.rdf() if server is None else None
         box: dict[str, Any] = {}
 
         def run() -> None:
             try:
-                box["result"] = _sparql_rows(graph, prepared, limit)
+                if server is not None:
+                    box["result"] = _result_rows(server.query(_with_prefixes(query)), limit)
+                else:
+                    assert graph is not None
+                    box["result"] = _sparql_rows(graph, prepared, limit)
             except _SparqlStopped:
                 pass
             except BaseException as exc:
@@ -437,6 +561,8 @@ class KnowledgeBase:
             worker.join(2.0)
             raise KnowledgeBaseError(f"SPARQL query stopped after {timeout:g} s")
         if "error" in box:
+            if isinstance(box["error"], GraphServerError):
+                raise BackendUnavailable(str(box["error"])) from box["error"]
             raise box["error"]
         result: dict[str, Any] = box["result"]
         return result
@@ -489,8 +615,29 @@ def _interrupt(thread: threading.Thread) -> None:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(tid, None)  # never more than the one thread
 
 
+@contextmanager
+def _backend_errors() -> Iterator[None]:
+    try:
+        yield
+    except (GraphServerError, VectorServerError) as exc:
+        raise BackendUnavailable(str(exc)) from exc
+
+
+_PREFIX_RE = re.compile(r"PREFIX\s+([A-Za-z][\w.-]*)?\s*:", re.IGNORECASE)
+
+
+def _with_prefixes(query: str) -> str:
+    """The query with PREFIX lines for the standard prefixes it uses without declaring them."""
+    declared = {m.group(1) or "" for m in _PREFIX_RE.finditer(query)}
+    lines = [f"PREFIX {p}: <{ns}>" for p, ns in PREFIXES.items() if p not in declared]
+    return "\n".join([*lines, query])
+
+
 def _sparql_rows(graph: Graph, prepared: Any, limit: int) -> dict[str, Any]:
-    result = graph.query(prepared)
+    return _result_rows(graph.query(prepared), limit)
+
+
+def _result_rows(result: Any, limit: int) -> dict[str, Any]:
     if result.type == "ASK":
         return {"type": "ask", "boolean": bool(result.askAnswer)}
     if result.type in ("CONSTRUCT", "DESCRIBE"):
@@ -503,7 +650,7 @@ def _sparql_rows(graph: Graph, prepared: Any, limit: int) -> dict[str, Any]:
         if len(rows) >= limit:
             truncated = True
             break
-        rows.append({v: (str(row[i]) if row[i] is not None else None) for i, v in enumerate(variables)})  # type: ignore[index]
+        rows.append({v: (str(row[i]) if row[i] is not None else None) for i, v in enumerate(variables)})
     return {"type": "select", "vars": variables, "rows": rows, "truncated": truncated}
 
 

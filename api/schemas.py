@@ -26,6 +26,8 @@ class HealthOut(BaseModel):
     units: int
     passages: int
     uploads: bool = Field(description="Whether POST /documents is enabled (an API key is configured).")
+    graph: str = Field("embedded", description="Where SPARQL runs: embedded, or the SPARQL server's URL.")
+    vectors: str = Field("faiss", description="Where vectors are searched: faiss, or the Milvus server and collection.")
 
 
 # ---------------------------------------------------------------- search

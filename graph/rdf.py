@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rdflib import RDF, RDFS, XSD, BNode, Graph, Literal, Namespace, URIRef
+import hashlib
+from typing import Any
+
+from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, PROV, SKOS
 
 from graph.store import SQLiteStore
@@ -32,106 +35,142 @@ def _year(y: int | None) -> Literal | None:
     return Literal(f"{y:04d}", datatype=XSD.gYear) if y else None
 
 
-def build_rdf(store: SQLiteStore, graph: Graph | None = None) -> Graph:
-    """Every document, measure, regulation, article, unit, indicator and link as triples."""
-    g = graph if graph is not None else Graph()
+def _bind(g: Graph) -> Graph:
     for prefix, ns in PREFIXES.items():
         g.bind(prefix, ns)
-    add = g.add
-    with store.snapshot():
-        for d in store.documents():
-            s = uri(d["id"])
-            add((s, RDF.type, PKG.Report if d["doc_type"] == "report" else ELI.LegalExpression))
-            add((s, DCTERMS.title, Literal(d["title"], lang="zh")))
-            add((s, DCTERMS.source, Literal(d["path"])))
-            if d["issuer"]:
-                add((s, DCTERMS.publisher, Literal(d["issuer"], lang="zh")))
-            if (y := _year(d["year"])) is not None:
-                add((s, DCTERMS.temporal, y))
-            if d["published"]:
-                add((s, DCTERMS.issued, Literal(d["published"])))
-        for r in store.regulations():
-            s = uri(r.id)
-            add((s, RDF.type, ELI.LegalResource))
-            add((s, ELI.title, Literal(r.name, lang="zh")))
-            add((s, SKOS.prefLabel, Literal(r.name, lang="zh")))
-            add((s, PKG.kind, Literal(r.kind)))
-            for alias in r.aliases:
-                add((s, SKOS.altLabel, Literal(alias, lang="zh")))
-            if r.doc_id:
-                add((s, ELI.is_realized_by, uri(r.doc_id)))
-        for a in store.articles():
-            s = uri(a.id)
-            add((s, RDF.type, ELI.LegalResourceSubdivision))
-            add((s, ELI.is_part_of, uri(a.regulation_id)))
-            add((uri(a.regulation_id), ELI.has_part, s))
-            add((s, ELI.number, Literal(a.label, lang="zh")))
-            add((s, PKG.articleNumber, Literal(a.number)))
-            add((s, ELI.description, Literal(a.text, lang="zh")))
-        for u in store.units():
-            s = uri(u.id)
-            add((s, RDF.type, ORG.Post if u.kind == "role" else ORG.Organization))
-            add((s, SKOS.prefLabel, Literal(u.name, lang="zh")))
-            for alias in u.aliases:
-                add((s, SKOS.altLabel, Literal(alias, lang="zh")))
-            if u.parent_id:
-                add((s, ORG.subOrganizationOf, uri(u.parent_id)))
-        measures = store.measures()
-        doc_of = {m.id: m.doc_id for m in measures}
-        for m in measures:
-            s = uri(m.id)
-            add((s, RDF.type, PKG.Measure))
-            add((s, RDFS.label, Literal(m.title, lang="zh")))
-            add((s, DCTERMS.isPartOf, uri(m.doc_id)))
-            add((s, PKG.status, Literal(m.status)))
-            add((s, PKG.section, Literal(m.section, lang="zh")))
-            if (y := _year(m.year)) is not None:
-                add((s, PKG.year, y))
-            add((s, PKG.start, Literal(m.start)))
-            add((s, PKG.end, Literal(m.end)))
-            for unit_id in m.units:
-                add((s, PKG.responsibleUnit, uri(unit_id)))
-                add((s, PROV.wasAttributedTo, uri(unit_id)))
-        for i, link in enumerate(store.links()):
-            ev = link.evidence
-            mu, ru = uri(link.measure_id), uri(link.regulation_id)
-            add((mu, PKG.implements, ru))
-            ann = URIRef(f"{BASE}evidence/{link.measure_id.partition(':')[2]}-{i}")
-            add((ann, RDF.type, OA.Annotation))
-            add((ann, RDF.type, PKG.Evidence))
-            add((ann, OA.motivatedBy, OA.linking))
-            add((ann, PKG.measure, mu))
-            add((ann, OA.hasBody, ru))
-            add((ann, PKG.method, Literal(ev.method)))
-            add((ann, PKG.score, Literal(ev.score, datatype=XSD.decimal)))
-            if ev.article:
-                add((ann, PKG.article, Literal(ev.article, lang="zh")))
-            if link.article_id:
-                add((ann, PKG.articleResource, uri(link.article_id)))
-                add((mu, PKG.implementsArticle, uri(link.article_id)))
-            target, pos, quote = BNode(), BNode(), BNode()
-            add((ann, OA.hasTarget, target))
-            add((target, OA.hasSource, uri(doc_of[link.measure_id])))
-            add((target, OA.hasSelector, pos))
-            add((pos, RDF.type, OA.TextPositionSelector))
-            add((pos, OA.start, Literal(ev.start)))
-            add((pos, OA.end, Literal(ev.end)))
-            add((target, OA.hasSelector, quote))
-            add((quote, RDF.type, OA.TextQuoteSelector))
-            add((quote, OA.exact, Literal(ev.quote, lang="zh")))
-            add((ann, PROV.wasDerivedFrom, uri(doc_of[link.measure_id])))
-        for ind in store.indicators():
-            s = uri(ind.id)
-            add((s, RDF.type, PKG.Indicator))
-            add((s, RDFS.label, Literal(ind.name, lang="zh")))
-            add((s, PKG.value, Literal(ind.value, datatype=XSD.decimal)))
-            add((s, PKG.unit, Literal(ind.unit, lang="zh")))
-            add((s, PKG.kind, Literal(ind.kind)))
-            add((s, PKG.approximate, Literal(ind.approximate)))
-            add((s, PKG.quote, Literal(ind.quote, lang="zh")))
-            add((s, PKG.start, Literal(ind.start)))
-            add((s, PKG.end, Literal(ind.end)))
-            if ind.measure_id:
-                add((uri(ind.measure_id), PKG.hasIndicator, s))
     return g
 
+
+def build_rdf(store: SQLiteStore, graph: Graph | None = None) -> Graph:
+    """Every document, measure, regulation, article, unit, indicator and link as triples."""
+    g = _bind(graph if graph is not None else Graph())
+    with store.snapshot():
+        for t in shared_graph(store):
+            g.add(t)
+        for d in store.documents():
+            for t in document_graph(store, d):
+                g.add(t)
+        for part in links_graph(store).values():
+            for t in part:
+                g.add(t)
+    return g
+
+
+def shared_graph(store: SQLiteStore) -> Graph:
+    """Regulations (names, aliases, kind, full text) and units (names, hierarchy)."""
+    g = _bind(Graph())
+    add = g.add
+    for r in store.regulations():
+        s = uri(r.id)
+        add((s, RDF.type, ELI.LegalResource))
+        add((s, ELI.title, Literal(r.name, lang="zh")))
+        add((s, SKOS.prefLabel, Literal(r.name, lang="zh")))
+        add((s, PKG.kind, Literal(r.kind)))
+        for alias in r.aliases:
+            add((s, SKOS.altLabel, Literal(alias, lang="zh")))
+        if r.doc_id:
+            add((s, ELI.is_realized_by, uri(r.doc_id)))
+    for u in store.units():
+        s = uri(u.id)
+        add((s, RDF.type, ORG.Post if u.kind == "role" else ORG.Organization))
+        add((s, SKOS.prefLabel, Literal(u.name, lang="zh")))
+        for alias in u.aliases:
+            add((s, SKOS.altLabel, Literal(alias, lang="zh")))
+        if u.parent_id:
+            add((s, ORG.subOrganizationOf, uri(u.parent_id)))
+    return g
+
+
+def document_graph(store: SQLiteStore, d: dict[str, Any]) -> Graph:
+    """One document (a row of ``store.documents()``) with its measures, articles and indicators."""
+    g = _bind(Graph())
+    add = g.add
+    s = uri(d["id"])
+    add((s, RDF.type, PKG.Report if d["doc_type"] == "report" else ELI.LegalExpression))
+    add((s, DCTERMS.title, Literal(d["title"], lang="zh")))
+    add((s, DCTERMS.source, Literal(d["path"])))
+    if d["issuer"]:
+        add((s, DCTERMS.publisher, Literal(d["issuer"], lang="zh")))
+    if (y := _year(d["year"])) is not None:
+        add((s, DCTERMS.temporal, y))
+    if d["published"]:
+        add((s, DCTERMS.issued, Literal(d["published"])))
+    for a in store.articles(doc_id=d["id"]):
+        s = uri(a.id)
+        add((s, RDF.type, ELI.LegalResourceSubdivision))
+        add((s, ELI.is_part_of, uri(a.regulation_id)))
+        add((uri(a.regulation_id), ELI.has_part, s))
+        add((s, ELI.number, Literal(a.label, lang="zh")))
+        add((s, PKG.articleNumber, Literal(a.number)))
+        add((s, ELI.description, Literal(a.text, lang="zh")))
+    for m in store.measures(d["id"]):
+        s = uri(m.id)
+        add((s, RDF.type, PKG.Measure))
+        add((s, RDFS.label, Literal(m.title, lang="zh")))
+        add((s, DCTERMS.isPartOf, uri(m.doc_id)))
+        add((s, PKG.status, Literal(m.status)))
+        add((s, PKG.section, Literal(m.section, lang="zh")))
+        if (y := _year(m.year)) is not None:
+            add((s, PKG.year, y))
+        add((s, PKG.start, Literal(m.start)))
+        add((s, PKG.end, Literal(m.end)))
+        for unit_id in m.units:
+            add((s, PKG.responsibleUnit, uri(unit_id)))
+            add((s, PROV.wasAttributedTo, uri(unit_id)))
+    for ind in store.indicators(d["id"]):
+        s = uri(ind.id)
+        add((s, RDF.type, PKG.Indicator))
+        add((s, RDFS.label, Literal(ind.name, lang="zh")))
+        add((s, PKG.value, Literal(ind.value, datatype=XSD.decimal)))
+        add((s, PKG.unit, Literal(ind.unit, lang="zh")))
+        add((s, PKG.kind, Literal(ind.kind)))
+        add((s, PKG.approximate, Literal(ind.approximate)))
+        add((s, PKG.quote, Literal(ind.quote, lang="zh")))
+        add((s, PKG.start, Literal(ind.start)))
+        add((s, PKG.end, Literal(ind.end)))
+        if ind.measure_id:
+            add((uri(ind.measure_id), PKG.hasIndicator, s))
+    return g
+
+
+def links_graph(store: SQLiteStore) -> dict[str, Graph]:
+    """Measure → Regulation links as Web Annotations (evidence quote and offsets), per document."""
+    doc_of = {r["id"]: r["doc_id"] for r in store.query("SELECT id, doc_id FROM measures")}
+    out: dict[str, Graph] = {}
+    for link in store.links():
+        doc_id = doc_of.get(link.measure_id)
+        if doc_id is None:
+            continue
+        g = out.get(doc_id)
+        if g is None:
+            g = out[doc_id] = _bind(Graph())
+        add = g.add
+        ev = link.evidence
+        mu, ru = uri(link.measure_id), uri(link.regulation_id)
+        add((mu, PKG.implements, ru))
+        key = f"{link.measure_id}|{link.regulation_id}|{ev.method}|{ev.start}|{ev.end}|{link.article_id or ''}"
+        ann = URIRef(f"{BASE}evidence/{hashlib.sha1(key.encode()).hexdigest()[:20]}")
+        target, pos, quote = URIRef(f"{ann}#target"), URIRef(f"{ann}#position"), URIRef(f"{ann}#quote")
+        add((ann, RDF.type, OA.Annotation))
+        add((ann, RDF.type, PKG.Evidence))
+        add((ann, OA.motivatedBy, OA.linking))
+        add((ann, PKG.measure, mu))
+        add((ann, OA.hasBody, ru))
+        add((ann, PKG.method, Literal(ev.method)))
+        add((ann, PKG.score, Literal(ev.score, datatype=XSD.decimal)))
+        if ev.article:
+            add((ann, PKG.article, Literal(ev.article, lang="zh")))
+        if link.article_id:
+            add((ann, PKG.articleResource, uri(link.article_id)))
+            add((mu, PKG.implementsArticle, uri(link.article_id)))
+        add((ann, OA.hasTarget, target))
+        add((target, OA.hasSource, uri(doc_id)))
+        add((target, OA.hasSelector, pos))
+        add((pos, RDF.type, OA.TextPositionSelector))
+        add((pos, OA.start, Literal(ev.start)))
+        add((pos, OA.end, Literal(ev.end)))
+        add((target, OA.hasSelector, quote))
+        add((quote, RDF.type, OA.TextQuoteSelector))
+        add((quote, OA.exact, Literal(ev.quote, lang="zh")))
+        add((ann, PROV.wasDerivedFrom, uri(doc_id)))
+    return out

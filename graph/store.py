@@ -103,6 +103,9 @@ CREATE TABLE IF NOT EXISTS passages (
     tokens TEXT, vector BLOB
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE TABLE IF NOT EXISTS remote_sync (
+    target TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (target, name)
+);
 """
 
 
@@ -116,6 +119,7 @@ class GraphStore(Protocol):
     def generation(self) -> int: ...
     def find_document(self, *, fingerprint: str | None = None, path: str | None = None, doc_id: str | None = None) -> dict[str, Any] | None: ...
     def write_document(self, extraction: Extraction, vectors: np.ndarray | None, tokens: Sequence[str], replace: str | None) -> None: ...
+    def fingerprints(self) -> set[str]: ...
     def documents(self) -> list[dict[str, Any]]: ...
     def document(self, doc_id: str) -> Document | None: ...
     def replace_links(self, links: Iterable[Link]) -> None: ...
@@ -219,6 +223,10 @@ class SQLiteStore:
         else:
             rows = self.query(f"SELECT {cols} FROM documents WHERE path=?", (path,))
         return rows[0] if rows else None
+
+    def fingerprints(self) -> set[str]:
+        """Fingerprints (text + metadata) of every stored document."""
+        return {r["fingerprint"] for r in self.query("SELECT fingerprint FROM documents")}
 
     def documents(self) -> list[dict[str, Any]]:
         return self.query(
@@ -362,6 +370,26 @@ class SQLiteStore:
             self._set_meta(con, "links_dirty", "0")
             self._bump(con)
 
+    # -- what the configured servers (graph, vectors) hold of this store
+    def sync_state(self, target: str) -> dict[str, str]:
+        return {r["name"]: r["hash"] for r in self.query("SELECT name, hash FROM remote_sync WHERE target=?", (target,))}
+
+    def record_sync(self, target: str, name: str, value: str | None) -> None:
+        """Record that ``target`` holds ``name`` at version ``value`` (None: no longer holds it)."""
+        with self.transaction() as con:
+            if value is None:
+                con.execute("DELETE FROM remote_sync WHERE target=? AND name=?", (target, name))
+            else:
+                con.execute(
+                    "INSERT INTO remote_sync VALUES (?,?,?) ON CONFLICT(target, name) DO UPDATE SET hash=excluded.hash",
+                    (target, name, value),
+                )
+
+    def document_passage_vectors(self, doc_id: str) -> tuple[list[int], np.ndarray]:
+        rows = self.query("SELECT id, vector FROM passages WHERE doc_id=? AND vector IS NOT NULL ORDER BY id", (doc_id,))
+        vecs = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0), np.float32)
+        return [r["id"] for r in rows], vecs
+
     # -- reads used by linking, search and the API
     def regulations(self) -> list[Regulation]:
         regs = self.query("SELECT * FROM regulations ORDER BY name")
@@ -379,14 +407,21 @@ class SQLiteStore:
     def regulation_keys(self) -> dict[str, str]:
         return {r["key"]: r["id"] for r in self.query("SELECT key, id FROM regulations")}
 
-    def articles(self, regulation_id: str | None = None) -> list[Article]:
+    def articles(self, regulation_id: str | None = None, *, doc_id: str | None = None) -> list[Article]:
         """Articles of the current full text of each regulation (the last one ingested)."""
+        where, params = [], []
+        if regulation_id:
+            where.append("a.regulation_id=?")
+            params.append(regulation_id)
+        if doc_id:
+            where.append("a.doc_id=?")
+            params.append(doc_id)
         sql = (
             "SELECT a.* FROM articles a JOIN regulations r ON r.id = a.regulation_id AND r.doc_id = a.doc_id"
-            + (" WHERE a.regulation_id=?" if regulation_id else "")
+            + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY a.regulation_id, a.start"
         )
-        return [Article(**r) for r in self.query(sql, (regulation_id,) if regulation_id else ())]
+        return [Article(**r) for r in self.query(sql, params)]
 
     def measures(self, doc_id: str | None = None) -> list[Measure]:
         sql = "SELECT * FROM measures" + (" WHERE doc_id=?" if doc_id else "") + " ORDER BY doc_id, start"

@@ -15,6 +15,7 @@ import numpy as np
 from graph.store import SQLiteStore
 from search.embeddings import Encoder
 from search.index import BM25Index, FaissIndex, read_generation, write_indexes
+from search.milvus import MilvusIndex, milvus_filter
 from search.ranking import Candidates, FusionWeights, Mode, fuse, top_k
 from search.tokenize import add_words, bm25_terms, tokenize
 
@@ -67,6 +68,7 @@ class Searcher:
         weights: FusionWeights | None = None,
         index_kind: str = "auto",
         threads: int | None = None,
+        remote_vectors: MilvusIndex | None = None,
     ) -> None:
         self.store = store
         self.index_dir = index_dir
@@ -76,7 +78,8 @@ class Searcher:
         self.threads = threads
         self._lock = threading.Lock()
         self._generation = -1
-        self.vectors: FaissIndex | None = None
+        self.remote = remote_vectors  # vectors searched in a server instead of a local faiss index
+        self.vectors: FaissIndex | MilvusIndex | None = None
         self.bm25: BM25Index | None = None
         self._meta: dict[str, np.ndarray] = {}
         self._docs: dict[str, dict[str, Any]] = {}
@@ -101,14 +104,17 @@ class Searcher:
                         log.warning("index in %s unreadable (%s); rebuilding", self.index_dir, exc)
                 if not loaded:
                     self._build_from_store()
+                if self.remote is not None:
+                    self.vectors = self.remote
                 self._load_meta()
                 self._generation = gen
             if write and not loaded and self.bm25 is not None:
-                write_indexes(self.index_dir, gen, self.vectors, self.bm25)
+                write_indexes(self.index_dir, gen, self.vectors if isinstance(self.vectors, FaissIndex) else None, self.bm25)
 
     def _build_from_store(self) -> None:
-        ids, vecs = self.store.passage_vectors(self._dim())
-        self.vectors = FaissIndex.build(ids, vecs, self.index_kind, self.threads) if len(ids) else None
+        if self.remote is None:
+            ids, vecs = self.store.passage_vectors(self._dim())
+            self.vectors = FaissIndex.build(ids, vecs, self.index_kind, self.threads) if len(ids) else None
         tids, tokens = self.store.passage_tokens()
         texts = {p.id: p.embed_text for p in self.store.passages()}
         self.bm25 = BM25Index.build(tids, [bm25_terms(texts[int(i)], t) for i, t in zip(tids.tolist(), tokens, strict=True)])
@@ -169,7 +175,9 @@ class Searcher:
     def _named_regulation_docs(self, query: str) -> set[str]:
         return {r.doc_id for name, r in self._reg_names if name in query and r.doc_id}
 
-    def _rank(self, query: str, mode: Mode, mask: np.ndarray | None, depth: int, qvec: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def _rank(
+        self, query: str, mode: Mode, mask: np.ndarray | None, depth: int, qvec: np.ndarray | None = None, f: Filters | None = None,
+    ) -> list[tuple[int, float]]:
         ids = self._meta["id"]
         dense = Candidates()
         bm25 = Candidates()
@@ -178,7 +186,13 @@ class Searcher:
                 qvec = self._encoder().encode_queries([query])
             allowed = ids[mask] if mask is not None else None
             if allowed is None or len(allowed):
-                scores, found = self.vectors.search(qvec, depth, allowed)
+                if isinstance(self.vectors, MilvusIndex):
+                    # scalar filters run in the server; passage ids are sent only for a regulation filter
+                    f = f or Filters()
+                    where = milvus_filter(year=f.year, year_from=f.year_from, year_to=f.year_to, doc_type=f.doc_type, issuer=f.issuer, doc_id=f.doc_id)
+                    scores, found = self.vectors.search(qvec, depth, allowed if f.regulation else None, where)
+                else:
+                    scores, found = self.vectors.search(qvec, depth, allowed)
                 keep = found[0] >= 0
                 dense = Candidates(found[0][keep], scores[0][keep])
         if mode in ("bm25", "hybrid") and self.bm25 is not None:
@@ -205,7 +219,7 @@ class Searcher:
         mask = self._mask(f)
         if mask is not None and not mask.any():
             return []
-        ranked = self._rank(query, mode, mask, max(self.weights.depth, k * 3))
+        ranked = self._rank(query, mode, mask, max(self.weights.depth, k * 3), f=f)
         if group_by_doc:
             seen: set[str] = set()
             doc_of = dict(zip(self._meta["id"].tolist(), self._meta["doc_id"], strict=True))
@@ -228,7 +242,7 @@ class Searcher:
                 out.append([])
                 continue
             qv = qvecs[i: i + 1] if qvecs is not None else None
-            out.append(self._hits(self._rank(q, mode, mask, max(self.weights.depth, k * 3), qv), q, k))
+            out.append(self._hits(self._rank(q, mode, mask, max(self.weights.depth, k * 3), qv, f), q, k))
         return out
 
     def timeline(self, query: str, *, per_year: int = 3, filters: Filters | None = None, mode: Mode = "hybrid") -> dict[int, list[Hit]]:
@@ -245,7 +259,7 @@ class Searcher:
             mask = self._mask(yf)
             if mask is not None and not mask.any():
                 continue
-            hits = self._hits(self._rank(query, mode, mask, max(50, per_year * 3), qvec), query, per_year)
+            hits = self._hits(self._rank(query, mode, mask, max(50, per_year * 3), qvec, yf), query, per_year)
             if hits:
                 out[year] = hits
         return out

@@ -6,13 +6,15 @@ import itertools
 import os
 import shutil
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from api.kb import KnowledgeBase
+from api.kb import Config, KnowledgeBase
+from graph.rdf import build_rdf
+from tests.servers import Servers
 
 # The read-only corpus lives next to the repository (../shared/corpus); POLICYKG_CORPUS overrides it.
 CORPUS = Path(
@@ -64,18 +66,64 @@ def hashing_encoder() -> HashingEncoder:
     return HashingEncoder()
 
 
+# ---------------------------------------------------------------- configurations
+# "embedded": SQLite + faiss + rdflib in the data directory (the default).
+# "servers": the graph in an Oxigraph SPARQL server and the vectors in a Milvus Lite server, both
+# started on 127.0.0.1 by the tests; the data directory's policykg.toml points at them.
+BACKENDS = ("embedded", "servers")
+
+
 @pytest.fixture(scope="session")
-def founding_kb(corpus: Path, tmp_path_factory: pytest.TempPathFactory, hashing_encoder: HashingEncoder) -> KnowledgeBase:
-    """The founding report and the regulations it cites, by the manifest (stand-in encoder)."""
-    kb = KnowledgeBase(tmp_path_factory.mktemp("founding"), encoder=hashing_encoder)
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """Servers are started when a test first asks for the "servers" configuration; stopped by PID."""
+    s = Servers(tmp_path_factory.mktemp("servers"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def data_dir_for(backend: str, servers: Servers) -> Callable[[Path], Path]:
+    """Make a data directory for the configuration under test (with its policykg.toml for "servers")."""
+
+    def make(path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        return servers.configure(path) if backend == "servers" else path
+
+    return make
+
+
+def assert_servers_agree(kb: KnowledgeBase) -> None:
+    """With servers configured: Milvus holds exactly the store's passage vectors, the SPARQL server
+    exactly the store's triples."""
+    if kb.vector_server is not None:
+        ids = {r["id"] for r in kb.store.query("SELECT id FROM passages WHERE vector IS NOT NULL")}
+        assert kb.vector_server.count() == len(ids)
+        docs = [d["id"] for d in kb.store.documents()]
+        assert {pid for d in docs for pid in kb.vector_server.ids_of(d)} == ids
+    if kb.graph_server is not None:
+        assert kb.graph_server.count() == len(build_rdf(kb.store))
+
+
+@pytest.fixture(scope="session")
+def founding_kb(
+    corpus: Path, tmp_path_factory: pytest.TempPathFactory, hashing_encoder: HashingEncoder, backend: str,
+    data_dir_for: Callable[[Path], Path],
+) -> KnowledgeBase:
+    """The founding report and the regulations it cites, by the manifest (stand-in encoder), per configuration."""
+    kb = KnowledgeBase(data_dir_for(tmp_path_factory.mktemp(f"founding-{backend}")), encoder=hashing_encoder)
     report = kb.ingest([corpus / FOUNDING, *(corpus / r for r in FOUNDING_REGULATIONS)], manifest=corpus / "manifest.csv")
     assert report.ok, report.failed
     return kb
 
 
 @pytest.fixture(scope="session")
-def corpus_kb(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
-    """The whole corpus by its manifest, on the real embedding model (built once per session).
+def corpus_store(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
+    """The whole corpus by its manifest, on the real embedding model, embedded (built once per session).
 
     POLICYKG_TEST_STORE names a store built the same way to copy instead (saves the ingest while
     developing; CI always builds it).
@@ -83,10 +131,22 @@ def corpus_kb(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Knowled
     prebuilt = os.environ.get("POLICYKG_TEST_STORE")
     if prebuilt:
         target = tmp_path_factory.mktemp("corpus") / "data"
-        shutil.copytree(prebuilt, target)
-        return KnowledgeBase(target)
-    kb = KnowledgeBase(tmp_path_factory.mktemp("corpus"))
+        shutil.copytree(prebuilt, target, ignore=shutil.ignore_patterns("policykg.toml", "ingest.lock"))
+        return KnowledgeBase(target, config=Config(graph_url=None, vectors_url=None))
+    kb = KnowledgeBase(tmp_path_factory.mktemp("corpus"), config=Config(graph_url=None, vectors_url=None))
     report = kb.ingest([], manifest=corpus / "manifest.csv")
     assert report.ok, report.failed
     assert len(report.added) == 48
+    return kb
+
+
+@pytest.fixture(scope="session")
+def corpus_kb(corpus_store: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory, backend: str, data_dir_for: Callable[[Path], Path]) -> KnowledgeBase:
+    """The whole corpus per configuration: for "servers", a copy of the store pushed to the servers."""
+    if backend == "embedded":
+        return corpus_store
+    target = tmp_path_factory.mktemp("corpus-servers") / "data"
+    shutil.copytree(corpus_store.data_dir, target, ignore=shutil.ignore_patterns("ingest.lock"))
+    kb = KnowledgeBase(data_dir_for(target), encoder=corpus_store.encoder())
+    kb.sync()
     return kb

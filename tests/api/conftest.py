@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,11 @@ API_KEY = "test-key-0123456789"
 
 
 @pytest.fixture(scope="session")
-def api_kb(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]:
-    """The founding report and the three regulations it cites, on the real embedding model (built once)."""
-    kb = KnowledgeBase(tmp_path_factory.mktemp("api-kb"))
+def api_kb(
+    corpus: Path, tmp_path_factory: pytest.TempPathFactory, backend: str, data_dir_for: Callable[[Path], Path],
+) -> Iterator[KnowledgeBase]:
+    """The founding report and the three regulations it cites, on the real embedding model (built once per configuration)."""
+    kb = KnowledgeBase(data_dir_for(tmp_path_factory.mktemp(f"api-kb-{backend}")))
     report = kb.ingest([corpus / FOUNDING, *(corpus / r for r in FOUNDING_REGULATIONS)], manifest=corpus / "manifest.csv")
     assert report.ok, report.failed
     yield kb
@@ -24,8 +26,8 @@ def api_kb(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[K
 
 
 @pytest.fixture()
-def upload_kb(api_kb: KnowledgeBase, tmp_path: Path) -> Iterator[KnowledgeBase]:
+def upload_kb(api_kb: KnowledgeBase, tmp_path: Path, data_dir_for: Callable[[Path], Path]) -> Iterator[KnowledgeBase]:
     """An empty knowledge base for upload tests (shares the loaded model, leaves ``api_kb`` untouched)."""
-    kb = KnowledgeBase(tmp_path / "upload-kb", encoder=api_kb.encoder())
+    kb = KnowledgeBase(data_dir_for(tmp_path / "upload-kb"), encoder=api_kb.encoder())
     yield kb
     kb.close()

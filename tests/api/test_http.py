@@ -41,11 +41,15 @@ def _file(name: str, data: bytes, content_type: str = "application/octet-stream"
 
 
 # ---------------------------------------------------------------- health, docs, page
-def test_health(client: TestClient) -> None:
+def test_health(client: TestClient, backend: str) -> None:
     r = client.get("/health")
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["documents"] == 4 and body["uploads"] is False
+    if backend == "servers":
+        assert body["graph"].startswith("http://127.0.0.1:") and body["vectors"].startswith("http://127.0.0.1:")
+    else:
+        assert (body["graph"], body["vectors"]) == ("embedded", "faiss")
 
 
 def test_openapi_lists_every_endpoint(client: TestClient) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from api.kb import IngestLocked, KnowledgeBase, NotFound
-from tests.conftest import FOUNDING, HashingEncoder
+from tests.conftest import FOUNDING, HashingEncoder, assert_servers_agree
 
 
 def test_measures_implementing_a_regulation(founding_kb: KnowledgeBase) -> None:
@@ -66,8 +67,8 @@ def test_units_and_planned_measures(founding_kb: KnowledgeBase) -> None:
     assert planned and all(m["year"] == 2024 for m in planned)
 
 
-def test_ingest_is_idempotent_and_replaces_changed_content(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder) -> None:
-    kb = KnowledgeBase(tmp_path / "data", encoder=hashing_encoder)
+def test_ingest_is_idempotent_and_replaces_changed_content(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder, data_dir_for: Callable[[Path], Path]) -> None:
+    kb = KnowledgeBase(data_dir_for(tmp_path / "data"), encoder=hashing_encoder)
     src = tmp_path / "report.txt"
     shutil.copy(corpus / FOUNDING, src)
     first = kb.ingest([src], metadata=None)
@@ -83,10 +84,11 @@ def test_ingest_is_idempotent_and_replaces_changed_content(corpus: Path, tmp_pat
     assert after["documents"] == 1 and after["measures"] == counts["measures"]
     values = {i.value for i in kb.store.indicators() if i.name == "现场检查"}
     assert values == {45}
+    assert_servers_agree(kb)
 
 
-def test_bad_input_is_reported_and_loses_nothing(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder) -> None:
-    kb = KnowledgeBase(tmp_path / "data", encoder=hashing_encoder)
+def test_bad_input_is_reported_and_loses_nothing(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder, data_dir_for: Callable[[Path], Path]) -> None:
+    kb = KnowledgeBase(data_dir_for(tmp_path / "data"), encoder=hashing_encoder)
     assert kb.ingest([corpus / FOUNDING]).ok
     before = kb.stats()
     empty = tmp_path / "empty.txt"
@@ -106,6 +108,7 @@ def test_bad_input_is_reported_and_loses_nothing(corpus: Path, tmp_path: Path, h
     after = kb.stats()
     assert after["documents"] == before["documents"] + 1
     assert after["measures"] == before["measures"]
+    assert_servers_agree(kb)
 
 
 def test_second_ingest_on_the_same_directory_gets_a_clear_error(tmp_path: Path, hashing_encoder: HashingEncoder, corpus: Path) -> None:
@@ -114,8 +117,8 @@ def test_second_ingest_on_the_same_directory_gets_a_clear_error(tmp_path: Path, 
         KnowledgeBase(tmp_path / "data", encoder=hashing_encoder).ingest([corpus / FOUNDING])
 
 
-def test_interrupted_write_leaves_the_previous_state(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder, monkeypatch: pytest.MonkeyPatch) -> None:
-    kb = KnowledgeBase(tmp_path / "data", encoder=hashing_encoder)
+def test_interrupted_write_leaves_the_previous_state(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder, monkeypatch: pytest.MonkeyPatch, data_dir_for: Callable[[Path], Path]) -> None:
+    kb = KnowledgeBase(data_dir_for(tmp_path / "data"), encoder=hashing_encoder)
     assert kb.ingest([corpus / FOUNDING]).ok
     before = kb.stats()
     store = kb.store
@@ -129,4 +132,6 @@ def test_interrupted_write_leaves_the_previous_state(corpus: Path, tmp_path: Pat
     assert report.failed and "power cut" in report.failed[0]
     monkeypatch.setattr(store, "_upsert_regulation", original)
     assert kb.stats() == before
+    assert_servers_agree(kb)
     assert kb.ingest([corpus / "reports/gov-work/shenzhen-gwr-2020.txt"]).ok
+    assert_servers_agree(kb)

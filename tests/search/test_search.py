@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.kb import KnowledgeBase
 from search.evaluation import Judge, load_queries, score
+from search.index import FaissIndex
 from search.links import DEFAULT_THRESHOLD
+from tests.conftest import assert_servers_agree
 
 QUERIES = Path(__file__).resolve().parents[2] / "bench" / "data" / "queries.jsonl"
 pytestmark = pytest.mark.slow
@@ -96,10 +99,12 @@ def test_semantic_links_carry_article_and_score(corpus_kb: KnowledgeBase) -> Non
             assert text_of[m["document"]["id"]][e["start"]: e["end"]] == e["quote"]
 
 
-def test_reingest_keeps_indexes_consistent(corpus_kb: KnowledgeBase, corpus: Path, tmp_path: Path) -> None:
+def test_reingest_keeps_indexes_consistent(
+    corpus_kb: KnowledgeBase, corpus: Path, tmp_path: Path, data_dir_for: Callable[[Path], Path],
+) -> None:
     data = tmp_path / "copy"
     shutil.copytree(corpus_kb.data_dir, data)
-    kb = KnowledgeBase(data, encoder=corpus_kb.encoder())
+    kb = KnowledgeBase(data_dir_for(data), encoder=corpus_kb.encoder())  # (its own servers, if any)
     src = tmp_path / "report.txt"
     text = (corpus / "reports/fazhi/tianjin-kjj-fazhi-2023.txt").read_text(encoding="utf-8")
     text = text.replace("市科技局2023年法治政府建设情况报告", "市科技局2023年法治政府建设情况报告（修订稿）", 1)
@@ -111,18 +116,25 @@ def test_reingest_keeps_indexes_consistent(corpus_kb: KnowledgeBase, corpus: Pat
     kb2.searcher.refresh()
     ids = {p.id for p in kb2.store.passages()}
     assert kb2.searcher.vectors is not None and kb2.searcher.bm25 is not None
-    assert set(kb2.searcher.vectors.ids.tolist()) == ids == set(kb2.searcher.bm25.ids.tolist())
-    assert kb2.searcher.vectors.index.ntotal == len(ids)  # type: ignore[attr-defined]
+    assert ids == set(kb2.searcher.bm25.ids.tolist())
+    if isinstance(kb2.searcher.vectors, FaissIndex):
+        assert set(kb2.searcher.vectors.ids.tolist()) == ids
+        assert kb2.searcher.vectors.index.ntotal == len(ids)  # type: ignore[attr-defined]
+    else:
+        assert kb2.vector_server is not None and kb2.searcher.vectors is kb2.vector_server
+    assert_servers_agree(kb2)
     hits = kb2.search("发现并整改问题隐患七处", k=3)
     assert any("整改问题隐患七处" in h.text for h in hits)
     stored_ids, vecs = kb2.store.passage_vectors(384)
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-3) and len(stored_ids) == len(ids)
 
 
-def test_formats_ingest_beside_the_corpus(corpus_kb: KnowledgeBase, corpus: Path, tmp_path: Path) -> None:
+def test_formats_ingest_beside_the_corpus(
+    corpus_kb: KnowledgeBase, corpus: Path, tmp_path: Path, data_dir_for: Callable[[Path], Path],
+) -> None:
     data = tmp_path / "copy"
     shutil.copytree(corpus_kb.data_dir, data)
-    kb = KnowledgeBase(data, encoder=corpus_kb.encoder())
+    kb = KnowledgeBase(data_dir_for(data), encoder=corpus_kb.encoder())
     report = kb.ingest([corpus / "formats"])
     assert report.ok, report.failed
     # the GB18030 report is the same text as the UTF-8 one already held: nothing new

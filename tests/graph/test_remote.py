@@ -1,0 +1,90 @@
+"""The graph in a SPARQL server and the vectors in Milvus: incremental sync, and a server that goes away."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app as cli_app
+from api.kb import BackendUnavailable, KnowledgeBase
+from graph.remote import GRAPH_BASE
+from tests.conftest import FOUNDING, FOUNDING_REGULATIONS, HashingEncoder, assert_servers_agree
+from tests.servers import Servers, start_oxigraph
+
+
+@pytest.fixture()
+def served(tmp_path: Path, servers: Servers, hashing_encoder: HashingEncoder, corpus: Path) -> KnowledgeBase:
+    kb = KnowledgeBase(servers.configure(tmp_path / "data"), encoder=hashing_encoder)
+    assert kb.graph_server is not None and kb.vector_server is not None
+    assert kb.ingest([corpus / FOUNDING, *(corpus / r for r in FOUNDING_REGULATIONS)], manifest=corpus / "manifest.csv").ok
+    return kb
+
+
+def _graph_names(kb: KnowledgeBase) -> set[str]:
+    assert kb.graph_server is not None
+    rows = kb.graph_server.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
+    return {str(r[0])[len(GRAPH_BASE):] for r in rows}  # type: ignore[index]
+
+
+def test_named_graphs_per_document_and_incremental_sync(served: KnowledgeBase, corpus: Path) -> None:
+    kb = served
+    docs = {d["id"] for d in kb.documents()}
+    names = _graph_names(kb)
+    assert {f"doc/{d}" for d in docs} | {"shared"} <= names
+    assert any(n.startswith("links/") for n in names)
+    assert_servers_agree(kb)
+    # nothing changed: nothing rewritten
+    assert kb.sync() == {"graph": {"written": 0, "dropped": 0}, "vectors": {"documents": 0, "removed": 0, "vectors": 0}}
+    # one more document: its graph and vectors, plus the shared graph / links it changes, not the others
+    assert kb.ingest([corpus / "reports/gov-work/shenzhen-gwr-2020.txt"], manifest=corpus / "manifest.csv").ok
+    state = kb.store.sync_state(kb.graph_server.target)  # type: ignore[union-attr]
+    assert len([n for n in state if n.startswith("doc/")]) == len(docs) + 1
+    assert_servers_agree(kb)
+
+
+def test_replacing_a_document_replaces_its_graph_and_vectors(tmp_path: Path, servers: Servers, hashing_encoder: HashingEncoder, corpus: Path) -> None:
+    kb = KnowledgeBase(servers.configure(tmp_path / "data"), encoder=hashing_encoder)
+    src = tmp_path / "report.txt"
+    shutil.copy(corpus / FOUNDING, src)
+    assert kb.ingest([src]).added
+    old = kb.documents()[0]["id"]
+    src.write_text(src.read_text(encoding="utf-8").replace("现场检查40次", "现场检查45次"), encoding="utf-8")
+    assert kb.ingest([src]).replaced
+    new = kb.documents()[0]["id"]
+    assert old != new and f"doc/{old}" not in _graph_names(kb) and f"doc/{new}" in _graph_names(kb)
+    assert kb.vector_server is not None and kb.vector_server.ids_of(old) == []
+    rows = kb.sparql("SELECT ?v WHERE { ?i rdfs:label '现场检查'@zh ; pkg:value ?v }")["rows"]
+    assert [float(r["v"]) for r in rows] == [45.0]
+    assert_servers_agree(kb)
+
+
+def test_a_server_that_goes_away_loses_nothing(tmp_path: Path, servers: Servers, hashing_encoder: HashingEncoder, corpus: Path) -> None:
+    """Graph server down: ingest stores the documents and says so in one line; search and reads go on;
+    SPARQL says the server is unavailable; `policykg sync` later completes the server's copy."""
+    data = tmp_path / "data"
+    data.mkdir()
+    graph = start_oxigraph(tmp_path / "ox")
+    servers.configure(data)
+    toml = (data / "policykg.toml").read_text()
+    port = toml.split("127.0.0.1:")[1].split("/")[0]
+    (data / "policykg.toml").write_text(toml.replace(f"127.0.0.1:{port}", f"127.0.0.1:{graph.port}"))
+    kb = KnowledgeBase(data, encoder=hashing_encoder)
+    assert kb.ingest([corpus / FOUNDING]).ok
+    graph.stop()
+    with pytest.raises(BackendUnavailable, match="policykg sync"):
+        kb.ingest([corpus / FOUNDING_REGULATIONS[0]], manifest=corpus / "manifest.csv")
+    assert len(kb.documents()) == 2  # stored all the same
+    assert kb.search("实验动物", k=3)
+    with pytest.raises(BackendUnavailable):
+        kb.sparql("ASK { ?s ?p ?o }")
+    restarted = start_oxigraph(tmp_path / "ox")  # same data directory, new port
+    try:
+        (data / "policykg.toml").write_text(toml.replace(f"127.0.0.1:{port}", f"127.0.0.1:{restarted.port}"))
+        res = CliRunner().invoke(cli_app, ["sync", "--data", str(data)])
+        assert res.exit_code == 0, res.output
+        assert_servers_agree(KnowledgeBase(data, encoder=hashing_encoder))
+    finally:
+        restarted.stop()
