@@ -543,7 +543,8 @@ class KnowledgeBase:
         def run() -> None:
             try:
                 if server is not None:
-                    box["result"] = _result_rows(server.query(_with_prefixes(query)), limit)
+                    kind = str(prepared.algebra.name).removesuffix("Query").upper()  # SelectQuery → SELECT
+                    box["result"] = _result_rows(server.query(_with_prefixes(query), kind), limit)
                 else:
                     assert graph is not None
                     box["result"] = _sparql_rows(graph, prepared, limit)

@@ -71,34 +71,40 @@ class _Store(SPARQLUpdateStore):
             )
         self.opener = urllib.request.build_opener(*handlers)
 
-    def _open(self, url: str, data: bytes, content_type: str, accept: str) -> bytes:
+    def _open(self, url: str, data: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
         req = urllib.request.Request(url, data=data, headers={"Content-Type": content_type, "Accept": accept})
         try:
             with self.opener.open(req, timeout=self.timeout) as res:
-                return bytes(res.read())
+                return bytes(res.read()), str(res.headers.get("Content-Type", "")).split(";")[0].strip()
         except HTTPError as exc:
             body = exc.read().decode("utf-8", "replace").strip().splitlines()
             raise GraphServerError(f"SPARQL server {url}: HTTP {exc.code} {body[0][:200] if body else exc.reason}") from exc
         except (URLError, OSError) as exc:
             raise GraphServerError(f"SPARQL server {url}: {getattr(exc, 'reason', exc)}") from exc
 
-    def _query(self, query: str, default_graph: str | None = None, named_graph: str | None = None) -> Result:
+    def _query(self, query: str, default_graph: str | None = None, named_graph: str | None = None, *, kind: str = "SELECT") -> Result:
+        """POST the query as a form (no default-graph-uri: the server's union default graph) and parse
+        the answer: SPARQL JSON for SELECT/ASK, N-Triples or Turtle for CONSTRUCT/DESCRIBE."""
         self._queries += 1
-        params = {"query": query}  # no default-graph-uri: queries see the server's (union) default graph
         assert self.query_endpoint is not None
-        raw = self._open(
-            self.query_endpoint, urlencode(params).encode(), "application/x-www-form-urlencoded",
-            "application/sparql-results+json, application/n-triples;q=0.9, text/turtle;q=0.8",
+        graph_result = kind in ("CONSTRUCT", "DESCRIBE")
+        raw, ctype = self._open(
+            self.query_endpoint, urlencode({"query": query}).encode(), "application/x-www-form-urlencoded",
+            "application/n-triples, text/turtle;q=0.9" if graph_result else "application/sparql-results+json",
         )
-        text = raw.lstrip()
-        fmt = "json" if text.startswith(b"{") else "turtle"
-        if fmt == "json":
-            return Result.parse(BytesIO(raw), format="json")
-        g = Graph()
-        g.parse(data=raw.decode("utf-8"), format="turtle")
-        result = Result("CONSTRUCT")
-        result.graph = g
-        return result
+        if graph_result:
+            g = Graph()
+            g.parse(data=raw.decode("utf-8"), format="turtle" if "turtle" in ctype else "nt")
+            result = Result("CONSTRUCT")
+            result.graph = g
+            return result
+        parsed = Result.parse(BytesIO(raw), format="json")
+        if kind == "ASK" and parsed.type == "SELECT":  # Virtuoso answers ASK as a one-cell table
+            rows = list(parsed)
+            ask = Result("ASK")
+            ask.askAnswer = bool(rows) and str(rows[0][0]).lower() in ("1", "true")  # type: ignore[index]
+            return ask
+        return parsed
 
     def _update(self, update: str) -> None:
         self._updates += 1
@@ -112,7 +118,6 @@ class SparqlServerGraph:
     def __init__(self, endpoint: SparqlEndpoint) -> None:
         self.endpoint = endpoint
         self.store = _Store(endpoint)
-        self.graph = Graph(store=self.store)
 
     @property
     def target(self) -> str:
@@ -134,15 +139,15 @@ class SparqlServerGraph:
     def drop_graph(self, name: str) -> None:
         self.update(f"DROP SILENT GRAPH <{GRAPH_BASE}{name}>")
 
-    def clear(self) -> None:
-        self.update("DROP SILENT ALL")
-
-    def query(self, sparql: str) -> Result:
-        """Run a query (the caller checks it is read-only)."""
-        return self.graph.query(sparql)
+    def query(self, sparql: str, kind: str = "SELECT") -> Result:
+        """Run a query of ``kind`` (SELECT, ASK, CONSTRUCT, DESCRIBE); the caller checks it is read-only."""
+        return self.store._query(sparql, kind=kind)
 
     def count(self) -> int:
-        rows = list(self.query("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"))
+        """Triples in policykg's named graphs (a server may hold graphs of its own)."""
+        rows = list(self.query(
+            f'SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(STRSTARTS(STR(?g), "{GRAPH_BASE}")) }}'
+        ))
         return int(str(rows[0][0])) if rows else 0  # type: ignore[index]
 
 

@@ -93,6 +93,53 @@ def start_milvus(data: Path) -> Server:
     return _start("milvus-lite", [exe, "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)], port, data)
 
 
+VIRTUOSO_INI = """[Database]
+DatabaseFile = {d}/virtuoso.db
+ErrorLogFile = {d}/virtuoso.log
+LockFile = {d}/virtuoso.lck
+TransactionFile = {d}/virtuoso.trx
+xa_persistent_file = {d}/virtuoso.pxa
+Striping = 0
+TempStorage = TempDatabase
+
+[TempDatabase]
+DatabaseFile = {d}/virtuoso-temp.db
+TransactionFile = {d}/virtuoso-temp.trx
+Striping = 0
+
+[Parameters]
+ServerPort = 127.0.0.1:{sql}
+NumberOfBuffers = 20000
+MaxDirtyBuffers = 15000
+DirsAllowed = ., {d}
+
+[HTTPServer]
+ServerPort = 127.0.0.1:{http}
+ServerRoot = {d}/www
+ServerThreads = 10
+MaxClientConnections = 10
+
+[SPARQL]
+ResultSetMaxRows = 100000
+MaxQueryExecutionTime = 60
+"""
+
+
+def start_virtuoso(data: Path) -> Server:
+    """Debian's ``virtuoso-t`` (virtuoso-opensource-7-bin) in the foreground, SQL and HTTP ports on 127.0.0.1.
+
+    Its SPARQL endpoint is ``/sparql``; updates go to ``/sparql-auth`` with HTTP Digest (dba:dba in a new database).
+    """
+    exe = shutil.which("virtuoso-t")
+    if exe is None:
+        raise FileNotFoundError("virtuoso-t (Debian package virtuoso-opensource-7-bin) is not installed")
+    (data / "www").mkdir(parents=True, exist_ok=True)
+    sql, http = free_port(), free_port()
+    ini = data / "virtuoso.ini"
+    ini.write_text(VIRTUOSO_INI.format(d=data, sql=sql, http=http))
+    return _start("virtuoso", [exe, "-f", "-c", str(ini)], http, data)
+
+
 @dataclass
 class Servers:
     """One Milvus Lite for the session (a collection per knowledge base) and an Oxigraph per knowledge base."""
