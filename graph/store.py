@@ -385,10 +385,11 @@ class SQLiteStore:
                     (target, name, value),
                 )
 
-    def document_passage_vectors(self, doc_id: str) -> tuple[list[int], np.ndarray]:
-        rows = self.query("SELECT id, vector FROM passages WHERE doc_id=? AND vector IS NOT NULL ORDER BY id", (doc_id,))
+    def document_passage_vectors(self, doc_id: str) -> tuple[list[int], np.ndarray, list[str]]:
+        """(ids, vectors, texts as embedded) of one document's passages."""
+        rows = self.query("SELECT id, vector, embed_text FROM passages WHERE doc_id=? AND vector IS NOT NULL ORDER BY id", (doc_id,))
         vecs = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0), np.float32)
-        return [r["id"] for r in rows], vecs
+        return [r["id"] for r in rows], vecs, [r["embed_text"] for r in rows]
 
     # -- reads used by linking, search and the API
     def regulations(self) -> list[Regulation]:

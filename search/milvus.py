@@ -1,8 +1,11 @@
-"""Passage vectors in Milvus through pymilvus's ``MilvusClient`` (a Milvus Lite server or a cluster).
+"""Passages in Milvus through pymilvus's ``MilvusClient`` (a Milvus Lite server or a cluster).
 
 The store keeps every vector (SQLite is the record); Milvus holds a copy that many API replicas
 share and search. Each passage is one entity: its id, document, year, type and issuer (scalar
-fields, so year/type/issuer filters run inside Milvus) and its vector.
+fields, so year/type/issuer filters run inside Milvus), its vector, and its text, which Milvus's
+BM25 function (jieba analyzer) turns into a sparse vector: the keyword half of hybrid search runs
+in the same server (bench/keywords.py: same hybrid quality as bm25s on the labelled set, without
+an 11 GB in-process BM25 index per API replica at 10M passages).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from graph.store import SQLiteStore
 DEFAULT_COLLECTION = "policykg_passages"
 WRITE_BATCH = 2_000
 IN_LIST_LIMIT = 20_000  # more allowed ids than this: filter by scalar fields only
+TEXT_LIMIT = 8_000  # characters of passage text kept for BM25 (passages are ≤ 480 plus a heading)
 
 
 class VectorServerError(Exception):
@@ -32,6 +36,7 @@ class PassageRow:
     year: int | None
     doc_type: str
     issuer: str | None
+    text: str = ""
 
 
 def _quote(s: str) -> str:
@@ -85,7 +90,7 @@ class MilvusIndex:
 
     def _ensure(self, dim: int) -> None:
         """Create the collection (at the first write, when the vector size is known)."""
-        from pymilvus import DataType, MilvusClient
+        from pymilvus import DataType, Function, FunctionType, MilvusClient
 
         if self._ready:
             return
@@ -100,9 +105,13 @@ class MilvusIndex:
         schema.add_field("doc_type", DataType.VARCHAR, max_length=16)
         schema.add_field("issuer", DataType.VARCHAR, max_length=512)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_LIMIT, enable_analyzer=True, analyzer_params={"tokenizer": "jieba"})
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]))
         params = self.client.prepare_index_params()
         # AUTOINDEX: exact on Milvus Lite, HNSW-like on a cluster
         params.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="IP")
+        params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params={"bm25_k1": 1.2, "bm25_b": 0.75})
         self._call("create_collection", self.client.create_collection, self.collection, schema=schema, index_params=params)
         self._ready = True
 
@@ -121,7 +130,8 @@ class MilvusIndex:
         for s in range(0, len(rows), WRITE_BATCH):
             batch = [
                 {"pid": int(r.pid), "doc_id": r.doc_id, "year": int(r.year) if r.year is not None else -1,
-                 "doc_type": r.doc_type, "issuer": r.issuer or "", "vector": vectors[s + i].astype(np.float32).tolist()}
+                 "doc_type": r.doc_type, "issuer": r.issuer or "", "vector": vectors[s + i].astype(np.float32).tolist(),
+                 "text": r.text[:TEXT_LIMIT]}
                 for i, r in enumerate(rows[s: s + WRITE_BATCH])
             ]
             self._call("insert", self.client.insert, self.collection, batch)
@@ -150,41 +160,57 @@ class MilvusIndex:
         return sorted(int(r["pid"]) for r in rows)
 
     # -- reads
+    def _filter(self, where: str, allowed: np.ndarray | None) -> tuple[str, set[int] | None]:
+        """The Milvus expression, and the allowed ids to check afterwards when too many to send."""
+        if allowed is None:
+            return where, None
+        if len(allowed) > IN_LIST_LIMIT:
+            return where, set(allowed.tolist())
+        ids = f"pid in [{','.join(str(int(i)) for i in allowed)}]"
+        return (f"({where}) and {ids}" if where else ids), None
+
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, where: str = "",
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, passage ids), each (n_queries, k); id -1 pads missing results.
 
         ``where`` is a Milvus expression over year/doc_type/issuer/doc_id; ``allowed`` further
-        restricts to those passage ids when it is short enough to send.
+        restricts to those passage ids.
         """
-        expr = where
-        if not self._ready:
-            return np.zeros((len(queries), 1), np.float32), -np.ones((len(queries), 1), np.int64)
-        if allowed is not None:
-            if not len(allowed):
-                return np.zeros((len(queries), 1), np.float32), -np.ones((len(queries), 1), np.int64)
-            if len(allowed) <= IN_LIST_LIMIT:
-                ids = f"pid in [{','.join(str(int(i)) for i in allowed)}]"
-                expr = f"({expr}) and {ids}" if expr else ids
+        empty = np.zeros((len(queries), 1), np.float32), -np.ones((len(queries), 1), np.int64)
+        if not self._ready or (allowed is not None and not len(allowed)):
+            return empty
+        expr, check = self._filter(where, allowed)
         k = max(1, min(int(k), 16_384))  # Milvus's topk ceiling
         res = self._call(
             "search", self.client.search, self.collection, data=np.asarray(queries, np.float32).tolist(), limit=k,
-            filter=expr, output_fields=["pid"], search_params={"metric_type": "IP"},
+            filter=expr, output_fields=["pid"], anns_field="vector", search_params={"metric_type": "IP"},
         )
         scores = np.zeros((len(queries), k), np.float32)
         found = -np.ones((len(queries), k), np.int64)
-        allowed_set = set(allowed.tolist()) if allowed is not None and len(allowed) > IN_LIST_LIMIT else None
         for qi, hits in enumerate(res):
             j = 0
             for h in hits:
                 pid = int(h["pid"] if "pid" in h else h["id"])
-                if allowed_set is not None and pid not in allowed_set:
-                    continue
-                scores[qi, j], found[qi, j] = float(h["distance"]), pid
-                j += 1
+                if check is None or pid in check:
+                    scores[qi, j], found[qi, j] = float(h["distance"]), pid
+                    j += 1
         return scores, found
 
+    def keyword_search(self, query: str, k: int, allowed: np.ndarray | None = None, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """BM25 over the passage texts (Milvus's jieba analyzer): (passage ids, scores), best first."""
+        none = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if not self._ready or not query.strip() or (allowed is not None and not len(allowed)):
+            return none
+        expr, check = self._filter(where, allowed)
+        res = self._call(
+            "keyword search", self.client.search, self.collection, data=[query], anns_field="sparse",
+            limit=max(1, min(int(k), 16_384)), filter=expr, output_fields=["pid"], search_params={"metric_type": "BM25"},
+        )
+        hits = [h for h in (res[0] if res else []) if check is None or int(h["pid"]) in check]
+        # best first; Milvus Lite reports BM25 scores negated, a cluster positive
+        return (np.array([int(h["pid"]) for h in hits], dtype=np.int64),
+                np.array([abs(float(h["distance"])) for h in hits], dtype=np.float32))
 
 def sync_vectors(store: SQLiteStore, index: MilvusIndex) -> dict[str, int]:
     """Bring the Milvus collection in line with the store's passage vectors, document by document.
@@ -208,9 +234,9 @@ def sync_vectors(store: SQLiteStore, index: MilvusIndex) -> dict[str, int]:
         store.record_sync(target, name, None)
     added = 0
     for d in todo:
-        ids, vecs = store.document_passage_vectors(d["id"])
+        ids, vecs, texts = store.document_passage_vectors(d["id"])
         if ids:
-            index.add([PassageRow(pid, d["id"], d["year"], d["doc_type"], d["issuer"]) for pid in ids], vecs)
+            index.add([PassageRow(pid, d["id"], d["year"], d["doc_type"], d["issuer"], t) for pid, t in zip(ids, texts, strict=True)], vecs)
             added += len(ids)
         store.record_sync(target, d["id"], wanted[d["id"]])
     return {"documents": len(todo), "removed": len(gone), "vectors": added}

@@ -88,6 +88,14 @@ class Searcher:
     def refresh(self, *, write: bool = False) -> None:
         """Load indexes matching the store generation; rebuild from the store if none do."""
         with self._lock:
+            if self.remote is not None:  # vectors and keywords live in the server: only filter metadata here
+                with self.store.snapshot():
+                    gen = self.store.generation()
+                    if gen != self._generation:
+                        self.vectors, self.bm25 = self.remote, None
+                        self._load_meta()
+                        self._generation = gen
+                return
             with self.store.snapshot():
                 gen = self.store.generation()
                 if gen == self._generation and self.bm25 is not None and (not write or read_generation(self.index_dir) == gen):
@@ -104,17 +112,14 @@ class Searcher:
                         log.warning("index in %s unreadable (%s); rebuilding", self.index_dir, exc)
                 if not loaded:
                     self._build_from_store()
-                if self.remote is not None:
-                    self.vectors = self.remote
                 self._load_meta()
                 self._generation = gen
             if write and not loaded and self.bm25 is not None:
                 write_indexes(self.index_dir, gen, self.vectors if isinstance(self.vectors, FaissIndex) else None, self.bm25)
 
     def _build_from_store(self) -> None:
-        if self.remote is None:
-            ids, vecs = self.store.passage_vectors(self._dim())
-            self.vectors = FaissIndex.build(ids, vecs, self.index_kind, self.threads) if len(ids) else None
+        ids, vecs = self.store.passage_vectors(self._dim())
+        self.vectors = FaissIndex.build(ids, vecs, self.index_kind, self.threads) if len(ids) else None
         tids, tokens = self.store.passage_tokens()
         texts = {p.id: p.embed_text for p in self.store.passages()}
         self.bm25 = BM25Index.build(tids, [bm25_terms(texts[int(i)], t) for i, t in zip(tids.tolist(), tokens, strict=True)])
@@ -181,27 +186,36 @@ class Searcher:
         ids = self._meta["id"]
         dense = Candidates()
         bm25 = Candidates()
-        if mode in ("dense", "hybrid") and self.vectors is not None:
-            if qvec is None:
-                qvec = self._encoder().encode_queries([query])
-            allowed = ids[mask] if mask is not None else None
-            if allowed is None or len(allowed):
-                if isinstance(self.vectors, MilvusIndex):
-                    # scalar filters run in the server; passage ids are sent only for a regulation filter
-                    f = f or Filters()
-                    where = milvus_filter(year=f.year, year_from=f.year_from, year_to=f.year_to, doc_type=f.doc_type, issuer=f.issuer, doc_id=f.doc_id)
-                    scores, found = self.vectors.search(qvec, depth, allowed if f.regulation else None, where)
-                else:
-                    scores, found = self.vectors.search(qvec, depth, allowed)
+        allowed = ids[mask] if mask is not None else None
+        if allowed is not None and not len(allowed):
+            return []
+        if self.remote is not None:
+            # scalar filters run in the server; passage ids are sent only for a regulation filter
+            f = f or Filters()
+            where = milvus_filter(year=f.year, year_from=f.year_from, year_to=f.year_to, doc_type=f.doc_type, issuer=f.issuer, doc_id=f.doc_id)
+            only = allowed if f.regulation else None
+            if mode in ("dense", "hybrid"):
+                if qvec is None:
+                    qvec = self._encoder().encode_queries([query])
+                scores, found = self.remote.search(qvec, depth, only, where)
                 keep = found[0] >= 0
                 dense = Candidates(found[0][keep], scores[0][keep])
-        if mode in ("bm25", "hybrid") and self.bm25 is not None:
-            raw = self.bm25.scores(bm25_terms(query))
-            if len(raw):
-                pos_mask = None
-                if mask is not None:
-                    pos_mask = np.isin(self.bm25.ids, ids[mask])
-                bm25 = top_k(raw, self.bm25.ids, depth, pos_mask)
+            if mode in ("bm25", "hybrid"):
+                bm25 = Candidates(*self.remote.keyword_search(query, depth, only, where))
+        else:
+            if mode in ("dense", "hybrid") and self.vectors is not None:
+                if qvec is None:
+                    qvec = self._encoder().encode_queries([query])
+                scores, found = self.vectors.search(qvec, depth, allowed)
+                keep = found[0] >= 0
+                dense = Candidates(found[0][keep], scores[0][keep])
+            if mode in ("bm25", "hybrid") and self.bm25 is not None:
+                raw = self.bm25.scores(bm25_terms(query))
+                if len(raw):
+                    pos_mask = None
+                    if mask is not None:
+                        pos_mask = np.isin(self.bm25.ids, ids[mask])
+                    bm25 = top_k(raw, self.bm25.ids, depth, pos_mask)
         if mode == "dense":
             return list(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True))
         if mode == "bm25":

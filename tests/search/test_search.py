@@ -115,14 +115,15 @@ def test_reingest_keeps_indexes_consistent(
     kb2 = KnowledgeBase(data, encoder=corpus_kb.encoder())  # a fresh process would load from disk
     kb2.searcher.refresh()
     ids = {p.id for p in kb2.store.passages()}
-    assert kb2.searcher.vectors is not None and kb2.searcher.bm25 is not None
-    assert ids == set(kb2.searcher.bm25.ids.tolist())
     if isinstance(kb2.searcher.vectors, FaissIndex):
+        assert kb2.searcher.bm25 is not None and ids == set(kb2.searcher.bm25.ids.tolist())
         assert set(kb2.searcher.vectors.ids.tolist()) == ids
         assert kb2.searcher.vectors.index.ntotal == len(ids)  # type: ignore[attr-defined]
-    else:
-        assert kb2.vector_server is not None and kb2.searcher.vectors is kb2.vector_server
+    else:  # vectors and keywords both in Milvus
+        assert kb2.vector_server is not None and kb2.searcher.vectors is kb2.vector_server and kb2.searcher.bm25 is None
     assert_servers_agree(kb2)
+    bm25_hits = kb2.search("发现并整改问题隐患七处", k=3, mode="bm25")
+    assert any("整改问题隐患七处" in h.text for h in bm25_hits)
     hits = kb2.search("发现并整改问题隐患七处", k=3)
     assert any("整改问题隐患七处" in h.text for h in hits)
     stored_ids, vecs = kb2.store.passage_vectors(384)
