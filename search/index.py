@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 EXACT_LIMIT = 100_000
+MAX_EF = 16_384  # widest HNSW walk for a filtered search
 
 
 class VectorIndex(Protocol):
@@ -33,6 +34,7 @@ class FaissIndex:
     def __init__(self, index: object, ids: np.ndarray) -> None:
         self.index = index
         self.ids = ids
+        self._sorted_ids: np.ndarray | None = None
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, kind: str = "auto", threads: int | None = None) -> FaissIndex:
@@ -56,21 +58,55 @@ class FaissIndex:
         return cls(index, ids.astype(np.int64))
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, passage ids), each (n_queries, k); id -1 pads missing results."""
+        """(scores, passage ids), each (n_queries, k); id -1 pads missing results.
+
+        ``allowed`` restricts the search to those passage ids. On an HNSW index a filtered
+        graph walk loses most of the true neighbours when few passages pass (measured at 10^6:
+        recall 0.25 with 4% allowed), so up to ``EXACT_LIMIT`` allowed passages are scored
+        exactly, and a larger set widens the walk in proportion to how few pass.
+        """
         import faiss
 
         q = np.ascontiguousarray(queries, dtype=np.float32)
         ntotal = self.index.ntotal  # type: ignore[attr-defined]
-        k = max(1, min(k, ntotal)) if ntotal else 1
         if ntotal == 0:
             return np.zeros((len(q), 1), np.float32), -np.ones((len(q), 1), np.int64)
-        params = None
-        if allowed is not None:
-            sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        k = max(1, min(k, ntotal))
+        if allowed is None:
+            return self.index.search(q, k)  # type: ignore[attr-defined]
+        allowed = np.ascontiguousarray(allowed, dtype=np.int64)
+        hnsw = getattr(faiss.downcast_index(self.index.index), "hnsw", None)  # type: ignore[attr-defined]
+        if hnsw is not None and len(allowed) <= EXACT_LIMIT:
+            return self._exact(q, k, allowed)
+        sel = faiss.IDSelectorBatch(allowed)
+        params: Any
+        if hnsw is not None:
+            ef = int(min(MAX_EF, max(hnsw.efSearch, k) * max(1.0, ntotal / max(1, len(allowed)))))
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=ef)  # type: ignore[attr-defined]
+        else:
             params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
-            self._sel = sel  # keep alive during the call
         scores, ids = self.index.search(q, k, params=params)  # type: ignore[attr-defined]
+        del sel
         return scores, ids
+
+    def _exact(self, q: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact inner product against the allowed passages only (their vectors read back from the index)."""
+        if self._sorted_ids is None:
+            self._sorted_ids = np.sort(self.ids)
+        pos = np.searchsorted(self._sorted_ids, allowed).clip(0, max(0, len(self._sorted_ids) - 1))
+        present = np.unique(allowed[self._sorted_ids[pos] == allowed]) if len(self._sorted_ids) else allowed[:0]
+        scores = np.zeros((len(q), k), np.float32)
+        found = -np.ones((len(q), k), np.int64)
+        if not len(present):
+            return scores, found
+        vecs = self.index.reconstruct_batch(present)  # type: ignore[attr-defined]
+        sims = q @ vecs.T
+        n = min(k, len(present))
+        top = np.argpartition(-sims, n - 1, axis=1)[:, :n]
+        for i in range(len(q)):
+            order = top[i][np.argsort(-sims[i, top[i]], kind="stable")]
+            scores[i, :n], found[i, :n] = sims[i, order], present[order]
+        return scores, found
 
     def save(self, path: Path) -> None:
         import faiss

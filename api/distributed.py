@@ -1,0 +1,300 @@
+"""The Ray Data ingest engine: read, extract and embed files on a Ray cluster, store on the driver.
+
+The pipeline has two stages. ``prepare_row`` (read + extract, a plain function) turns each file into a
+:class:`~ingest.pipeline.Prepared`, a one-line error, or "unchanged" when its fingerprint is already
+stored; then :class:`EmbedActor` (an actor pool, each actor holding the embedding model) cuts and embeds
+the passages; Ray Data fuses the two into the actors' tasks. Results stream back to the driver in input
+order (the store's merge of regulations and units keeps the first writer, so the order must match the
+local engine's), one per file; the driver recomputes the BM25 tokens (see :func:`_retokenize`).
+
+Rows are Arrow-friendly: the documents travel as pickled bytes. Every node of a cluster needs
+policykg (with the ``search`` extra) installed and the files at the same paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingest.pipeline import Metadata, prepare
+from ingest.readers import ReadError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from search.embeddings import Encoder
+    from search.passages import Embedded
+
+PREPARED, UNCHANGED, FAILED, EMBEDDED = "prepared", "unchanged", "failed", "embedded"
+DOCS_PER_BATCH = 2  # documents per call of an embedding actor
+_PICKLE = pickle.HIGHEST_PROTOCOL
+_CLUSTERS_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+class RayUnavailable(Exception):
+    """Ray is not installed, or the cluster cannot be reached: one line for the user."""
+
+
+def _failure(path: Path, exc: BaseException) -> str:
+    """The local engine's line for an unexpected error on one file."""
+    return f"{path.name}: could not be processed ({type(exc).__name__}: {exc})"
+
+
+def _row(row: dict[str, Any], status: str, payload: bytes = b"", error: str = "") -> dict[str, Any]:
+    return {"index": int(row["index"]), "path": str(row["path"]), "status": status, "payload": payload, "error": error}
+
+
+def prepare_row(row: dict[str, Any], skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Stage 1 (a plain task): read and extract one file; errors become its one-line result."""
+    path = Path(row["path"])
+    try:
+        meta: Metadata = pickle.loads(row["meta"])
+        prepared = prepare(path, meta)
+    except ReadError as exc:
+        return _row(row, FAILED, error=str(exc))
+    except Exception as exc:  # a bug on one odd file must not stop the batch
+        return _row(row, FAILED, error=_failure(path, exc))
+    if prepared.fingerprint in skip:
+        return _row(row, UNCHANGED)
+    return _row(row, PREPARED, payload=pickle.dumps(prepared, protocol=_PICKLE))
+
+
+def _schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([
+        ("index", pa.int64()), ("path", pa.string()), ("status", pa.string()), ("payload", pa.binary()), ("error", pa.string()),
+    ])
+
+
+class EmbedActor:
+    """Stage 2 (an actor): holds the embedding model and embeds the prepared documents of a batch."""
+
+    def __init__(self, model: str, batch_size: int = 32, threads: int | None = None) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.threads = threads or 1
+        self._encoder: Encoder | None = None
+
+    def encoder(self) -> Encoder:
+        """The model, loaded once, at the first document to embed: a re-ingest of unchanged files
+        (every row already "unchanged") loads none."""
+        if self._encoder is None:
+            import torch
+
+            from search.embeddings import make_encoder
+
+            torch.set_num_threads(self.threads)
+            # make_encoder, not load_encoder: the encoder re-applies its own thread count before each
+            # call (all cores by default), so it must be given the actor's for actors not to oversubscribe
+            self._encoder = make_encoder(self.model, threads=self.threads)
+        return self._encoder
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import pyarrow as pa
+
+        from search.passages import embed_prepared
+
+        out = []
+        for row in batch.to_pylist():
+            if row["status"] == PREPARED:
+                path = Path(row["path"])
+                try:
+                    ready = embed_prepared(pickle.loads(row["payload"]), self.encoder(), self.batch_size)
+                    row = _row(row, EMBEDDED, payload=pickle.dumps(ready, protocol=_PICKLE))
+                except Exception as exc:
+                    row = _row(row, FAILED, error=_failure(path, exc))
+            out.append(row)
+        return pa.Table.from_pylist(out, schema=_schema())
+
+
+def _loopback_only() -> Callable[[], None]:
+    """Make the next local Ray listen on 127.0.0.1 only; returns the undo.
+
+    Ray reads ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` once, when it is imported: unless it is 0, Ray
+    swaps ``127.0.0.1`` for the machine's address and its servers listen on every interface. So the
+    variable is set before ``import ray``, and Ray's constant too in case Ray was imported before.
+    """
+    old_env = os.environ.get(_CLUSTERS_VAR)
+    os.environ[_CLUSTERS_VAR] = "0"
+    consts: Any = None
+    with contextlib.suppress(ImportError):
+        consts = importlib.import_module("ray._private.ray_constants")  # imports ray: it reads the variable
+    known = hasattr(consts, "ENABLE_RAY_CLUSTER") and hasattr(consts, "env_bool")
+    if known:
+        consts.ENABLE_RAY_CLUSTER = False
+
+    def undo() -> None:
+        if old_env is None:
+            os.environ.pop(_CLUSTERS_VAR, None)
+        else:
+            os.environ[_CLUSTERS_VAR] = old_env
+        if known:  # back to what Ray computes at import
+            consts.ENABLE_RAY_CLUSTER = consts.env_bool(_CLUSTERS_VAR, not getattr(consts, "IS_WINDOWS_OR_OSX", False))
+
+    return undo
+
+
+def _start_ray(address: str | None) -> Callable[[], None] | None:
+    """Connect to ``address`` (else ``$RAY_ADDRESS``) or start a local Ray on 127.0.0.1.
+
+    Returns how to stop what this call started, or None when Ray was already initialised (the
+    caller's Ray is reused and left running).
+    """
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    undo = None if address else _loopback_only()  # before the first ``import ray``
+    try:
+        import ray
+    except ImportError as exc:
+        if undo:
+            undo()
+        raise RayUnavailable("the ray engine needs Ray: pip install 'policykg[ray]'") from exc
+    if ray.is_initialized():
+        if undo:
+            undo()
+        return None
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        else:
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            ray.init(
+                address="local", num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
+                log_to_driver=False, logging_level=logging.ERROR,
+            )
+    except Exception as exc:
+        if undo:
+            undo()
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise RayUnavailable(f"cannot start {where} ({type(exc).__name__}: {_first_line(exc)})") from exc
+
+    def stop() -> None:
+        ray.shutdown()
+        if undo:
+            undo()
+
+    return stop
+
+
+def embed_with_ray(
+    items: Sequence[tuple[Path, Metadata]],
+    *,
+    model: str,
+    batch_size: int = 32,
+    address: str | None = None,
+    skip: set[str] | frozenset[str] = frozenset(),
+    threads: int | None = None,
+    concurrency: int | None = None,
+) -> Iterator[tuple[Path, Embedded | str | None]]:
+    """Read, extract and embed ``items`` on Ray; yield ``(path, result)`` once per item, in input order.
+
+    ``result`` is an :class:`~search.passages.Embedded` ready to store, None when the file's fingerprint
+    is in ``skip`` (unchanged, not embedded), or a one-line error ``"<file name>: <reason>"``.
+    ``threads`` is the torch threads of each embedding actor (1 by default); ``concurrency`` the number
+    of actors (the cluster's CPUs, at most one per file, by default). A Ray started here is shut down at
+    the end; one initialised by the caller is reused and left running.
+    """
+    if not items:
+        return
+    loggers = [logging.getLogger(name) for name in ("ray", "ray.data")]
+    levels = [lg.level for lg in loggers]
+    stop = _start_ray(address)
+    import ray
+    from ray.data import ActorPoolStrategy, DataContext
+
+    ctx = DataContext.get_current()
+    # quiet and ordered, for this run only (attributes that an older Ray lacks are left alone)
+    settings = [
+        (ctx, "enable_progress_bars", False), (ctx, "enable_operator_progress_bars", False),
+        (ctx, "print_on_execution_start", False), (ctx.execution_options, "verbose_progress", False),
+        (ctx.execution_options, "preserve_order", True),
+    ]
+    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in settings if hasattr(obj, name)]
+    paths = [Path(p) for p, _ in items]
+    done: set[int] = set()
+    try:
+        for obj, name, value in settings:
+            if hasattr(obj, name):
+                setattr(obj, name, value)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # "progress bars disabled", execution plans
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        actors = max(1, min(concurrency or cpus, len(items)))
+        rows = [
+            {"index": i, "path": str(path.absolute()), "meta": pickle.dumps(meta, protocol=_PICKLE)}
+            for i, (path, (_, meta)) in enumerate(zip(paths, items, strict=True))
+        ]
+        ds = (
+            ray.data.from_items(rows, override_num_blocks=len(rows))
+            .map(prepare_row, fn_kwargs={"skip": frozenset(skip)})
+            .map_batches(
+                EmbedActor, fn_constructor_kwargs={"model": model, "batch_size": batch_size, "threads": threads},
+                compute=ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),  # spread the batches
+                batch_size=DOCS_PER_BATCH, num_cpus=1, batch_format="pyarrow",
+            )
+        )
+        try:
+            for row in ds.iter_rows():
+                i = int(row["index"])
+                if i in done:
+                    continue
+                done.add(i)
+                try:
+                    result = _result(row)
+                except Exception as exc:  # e.g. a payload that does not unpickle here
+                    result = _failure(paths[i], exc)
+                yield paths[i], result
+        except Exception as exc:  # the cluster failed: the files not yet back are reported, not lost
+            reason = f"not processed, the ray engine failed ({type(exc).__name__}: {_first_line(exc)})"
+            for i, path in enumerate(paths):
+                if i not in done:
+                    done.add(i)
+                    yield path, f"{path.name}: {reason}"
+        for i, path in enumerate(paths):  # never expected: a row that did not come back
+            if i not in done:
+                yield path, f"{path.name}: not processed, lost by the ray engine"
+    finally:
+        for obj, name, value in saved:
+            setattr(obj, name, value)
+        if stop is not None:
+            stop()
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:300] if lines else ""
+
+
+def _retokenize(ready: Embedded) -> None:
+    """Recompute the BM25 tokens here, in input order. jieba's words are per process (the regulation
+    names learnt from the documents embedded or searched before), so an actor's tokens would depend on
+    which documents it happened to get; the driver's are the local engine's (about 1 ms a passage,
+    next to ~100 ms to embed it)."""
+    from search.tokenize import add_words, tokenize
+
+    ex = ready.prepared.extraction
+    add_words([n for r in ex.regulations for n in (r.name, *r.aliases)])
+    ready.tokens = [" ".join(tokenize(p.embed_text)) for p in ex.passages]
+
+
+def _result(row: dict[str, Any]) -> Embedded | str | None:
+    status = row["status"]
+    if status == EMBEDDED:
+        ready: Embedded = pickle.loads(row["payload"])
+        _retokenize(ready)
+        return ready
+    if status == UNCHANGED:
+        return None
+    if status == FAILED:
+        return str(row["error"])
+    return f"{Path(row['path']).name}: could not be processed (unexpected ray stage status {status!r})"
+
+
+__all__ = ["EmbedActor", "RayUnavailable", "embed_with_ray", "prepare_row"]
