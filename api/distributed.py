@@ -18,6 +18,7 @@ import importlib
 import logging
 import os
 import pickle
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,6 +142,20 @@ def _loopback_only() -> Callable[[], None]:
     return undo
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a cluster address nothing listens on: ``ray.init`` would wait for minutes."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RayUnavailable(f"Ray cluster address {address!r}: expected HOST:PORT (e.g. 127.0.0.1:6379)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); is `ray start --head` running there?") from exc
+
+
 def _start_ray(address: str | None) -> Callable[[], None] | None:
     """Connect to ``address`` (else ``$RAY_ADDRESS``) or start a local Ray on 127.0.0.1.
 
@@ -148,6 +163,8 @@ def _start_ray(address: str | None) -> Callable[[], None] | None:
     caller's Ray is reused and left running).
     """
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        _check_reachable(address)
     undo = None if address else _loopback_only()  # before the first ``import ray``
     try:
         import ray

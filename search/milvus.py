@@ -11,6 +11,7 @@ an 11 GB in-process BM25 index per API replica at 10M passages).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,11 @@ IN_LIST_LIMIT = 20_000  # more allowed ids than this: filter by scalar fields on
 EF = 512  # HNSW walk width (bench/scale.py at 10^5: recall@10 0.91 at Milvus's default, 0.99 at 512)
 FILTERED_EF = 4_096  # a filtered walk loses neighbours; widen it
 MAX_LIMIT = 16_384  # Milvus's topk and ef ceiling
+CONNECT_ATTEMPTS = 3
+# pymilvus pings every 10 s even on an idle connection; a gRPC server that keeps gRPC's default ping
+# policy (Milvus Lite's) answers that with GOAWAY "too_many_pings" and the shared connection of every
+# client of that address fails. Ping only during calls, and rarely.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 360_000, "grpc.keepalive_permit_without_calls": 0}
 TEXT_LIMIT = 8_000  # characters of passage text kept for BM25 (passages are ≤ 480 plus a heading)
 
 
@@ -88,11 +94,17 @@ class MilvusIndex:
         self.collection = collection
         self.dim = dim
         self.timeout = timeout
-        try:
-            self.client = MilvusClient(uri=uri, token=token or "", timeout=timeout)
-            self._ready = bool(self.client.has_collection(collection))
-        except Exception as exc:
-            raise VectorServerError(f"vector server {uri}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                self.client = MilvusClient(uri=uri, token=token or "", timeout=timeout, grpc_options=GRPC_OPTIONS)
+                self._ready = bool(self.client.has_collection(collection))
+                break
+            except Exception as exc:
+                # a shared connection the server has just closed (GOAWAY) is replaced at the next try
+                if attempt + 1 < CONNECT_ATTEMPTS:
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                raise VectorServerError(f"vector server {uri}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
 
     @property
     def target(self) -> str:

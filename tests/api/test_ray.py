@@ -222,3 +222,21 @@ def test_without_ray_the_engine_says_how_to_install_it(tmp_path: Path, monkeypat
         kb.ingest([doc], engine="ray")
     assert kb.documents() == []
     kb.close()
+
+
+def test_an_address_nothing_listens_on_fails_fast(tmp_path: Path) -> None:
+    """A wrong --address is a one-line error in seconds (ray.init alone waits for minutes)."""
+    pytest.importorskip("ray")
+    from tests.servers import free_port
+
+    doc = tmp_path / "a.txt"
+    doc.write_text("天津市科学技术局2023年法治政府建设情况报告\n一、加强行政执法。\n", encoding="utf-8")
+    kb = KnowledgeBase(tmp_path / "data")
+    started = time.perf_counter()
+    with pytest.raises(KnowledgeBaseError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:\d+"):
+        kb.ingest([doc], engine="ray", address=f"127.0.0.1:{free_port()}")
+    assert time.perf_counter() - started < 30
+    with pytest.raises(KnowledgeBaseError, match="expected HOST:PORT"):
+        kb.ingest([doc], engine="ray", address="no-port-here")
+    assert kb.documents() == []
+    kb.close()
