@@ -147,19 +147,13 @@ def bench_embedding(data: Path, backends: list[str], sample: int | None, rounds:
 def synthetic(data: Path, n: int, sigma: float) -> tuple[np.ndarray, np.ndarray, list[list[str]], int]:
     """``n`` ids, vectors (real + noise, renormalised), token lists (real, replicated), number of real ones."""
     from api.kb import KnowledgeBase
+    from bench.scale import synthetic_vectors
 
     kb = KnowledgeBase(data)
     _, base = kb.store.passage_vectors(384)
     _, tokens = kb.store.passage_tokens()
     kb.close()
-    rng = np.random.default_rng(42)
-    vecs = np.empty((n, base.shape[1]), dtype=np.float32)
-    for start in range(0, n, 65536):
-        stop = min(n, start + 65536)
-        chunk = base[np.arange(start, stop) % len(base)]
-        chunk += rng.standard_normal(chunk.shape, dtype=np.float32) * sigma
-        chunk /= np.linalg.norm(chunk, axis=1, keepdims=True)
-        vecs[start:stop] = chunk
+    vecs = synthetic_vectors(base, n, sigma, seed=42)
     toks = [tokens[i % len(tokens)] for i in range(n)]
     return np.arange(1, n + 1, dtype=np.int64), vecs, toks, len(base)
 

@@ -129,6 +129,12 @@ def _row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {d[0]: v for d, v in zip(cur.description, row, strict=True)}
 
 
+def _where(conditions: dict[str, str | None]) -> tuple[str, list[str]]:
+    """`` WHERE col=? AND …`` for the conditions that are set (column names are the code's, never input)."""
+    set_ = {col: v for col, v in conditions.items() if v}
+    return (" WHERE " + " AND ".join(f"{col}=?" for col in set_) if set_ else ""), list(set_.values())
+
+
 class SQLiteStore:
     """The default GraphStore: ``<data>/policykg.sqlite``."""
 
@@ -410,17 +416,10 @@ class SQLiteStore:
 
     def articles(self, regulation_id: str | None = None, *, doc_id: str | None = None) -> list[Article]:
         """Articles of the current full text of each regulation (the last one ingested)."""
-        where, params = [], []
-        if regulation_id:
-            where.append("a.regulation_id=?")
-            params.append(regulation_id)
-        if doc_id:
-            where.append("a.doc_id=?")
-            params.append(doc_id)
+        where, params = _where({"a.regulation_id": regulation_id, "a.doc_id": doc_id})
         sql = (
             "SELECT a.* FROM articles a JOIN regulations r ON r.id = a.regulation_id AND r.doc_id = a.doc_id"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY a.regulation_id, a.start"
+            + where + " ORDER BY a.regulation_id, a.start"
         )
         return [Article(**r) for r in self.query(sql, params)]
 
@@ -452,14 +451,8 @@ class SQLiteStore:
         return [Indicator(**{**r, "approximate": bool(r["approximate"])}) for r in rows]
 
     def links(self, *, regulation_id: str | None = None, measure_id: str | None = None) -> list[Link]:
-        where, params = [], []
-        if regulation_id:
-            where.append("regulation_id=?")
-            params.append(regulation_id)
-        if measure_id:
-            where.append("measure_id=?")
-            params.append(measure_id)
-        sql = "SELECT * FROM links" + (" WHERE " + " AND ".join(where) if where else "")
+        where, params = _where({"regulation_id": regulation_id, "measure_id": measure_id})
+        sql = "SELECT * FROM links" + where
         return [
             Link(
                 r["measure_id"], r["regulation_id"],
