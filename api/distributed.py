@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 PREPARED, UNCHANGED, FAILED, EMBEDDED = "prepared", "unchanged", "failed", "embedded"
 DOCS_PER_BATCH = 2  # documents per call of an embedding actor
+LOCAL_START_ATTEMPTS = 2
 _PICKLE = pickle.HIGHEST_PROTOCOL
 _CLUSTERS_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
@@ -176,20 +177,27 @@ def _start_ray(address: str | None) -> Callable[[], None] | None:
         if undo:
             undo()
         return None
-    try:
-        if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-        else:
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            ray.init(
-                address="local", num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
-                log_to_driver=False, logging_level=logging.ERROR,
-            )
-    except Exception as exc:
-        if undo:
-            undo()
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
-        raise RayUnavailable(f"cannot start {where} ({type(exc).__name__}: {_first_line(exc)})") from exc
+    # a local Ray gives its raylet a fixed 30 s to register, which a loaded machine can miss: try twice
+    for attempt in range(1 if address else LOCAL_START_ATTEMPTS):
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            else:
+                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+                ray.init(
+                    address="local", num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
+                    log_to_driver=False, logging_level=logging.ERROR,
+                )
+            break
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                ray.shutdown()  # stops what the failed start left running
+            if attempt + 1 < (1 if address else LOCAL_START_ATTEMPTS):
+                continue
+            if undo:
+                undo()
+            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            raise RayUnavailable(f"cannot start {where} ({type(exc).__name__}: {_first_line(exc)})") from exc
 
     def stop() -> None:
         ray.shutdown()

@@ -57,6 +57,7 @@ class BackendUnavailable(KnowledgeBaseError):
 CONFIG_FILE = "policykg.toml"
 _ENV = {
     "graph_url": "POLICYKG_GRAPH_URL", "graph_update_url": "POLICYKG_GRAPH_UPDATE_URL", "graph_auth": "POLICYKG_GRAPH_AUTH",
+    "graph_store_url": "POLICYKG_GRAPH_STORE_URL",
     "vectors_url": "POLICYKG_VECTORS_URL", "vectors_collection": "POLICYKG_VECTORS_COLLECTION", "vectors_token": "POLICYKG_VECTORS_TOKEN",
 }
 
@@ -74,12 +75,13 @@ class Config:
     embed_batch_size: int = 32
     weights: FusionWeights = field(default_factory=FusionWeights)
     # Servers (none: everything embedded in the data directory). Environment variables win over
-    # the data directory's policykg.toml ([graph] url, update_url, auth, batch; [vectors] url,
+    # the data directory's policykg.toml ([graph] url, update_url, auth, batch, store_url; [vectors] url,
     # collection, token).
     graph_url: str | None = field(default_factory=lambda: os.environ.get(_ENV["graph_url"]))
     graph_update_url: str | None = field(default_factory=lambda: os.environ.get(_ENV["graph_update_url"]))
     graph_auth: str | None = field(default_factory=lambda: os.environ.get(_ENV["graph_auth"]))
     graph_batch: int = 5_000
+    graph_store_url: str | None = field(default_factory=lambda: os.environ.get(_ENV["graph_store_url"]))
     vectors_url: str | None = field(default_factory=lambda: os.environ.get(_ENV["vectors_url"]))
     vectors_collection: str | None = field(default_factory=lambda: os.environ.get(_ENV["vectors_collection"]))
     vectors_token: str | None = field(default_factory=lambda: os.environ.get(_ENV["vectors_token"]))
@@ -94,7 +96,7 @@ class Config:
             return
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise KnowledgeBaseError(f"{path}: cannot read the configuration ({exc})") from exc
-        for section, keys in (("graph", ("url", "update_url", "auth", "batch")), ("vectors", ("url", "collection", "token"))):
+        for section, keys in (("graph", ("url", "update_url", "auth", "batch", "store_url")), ("vectors", ("url", "collection", "token"))):
             table = data.get(section, {})
             if not isinstance(table, dict):
                 raise KnowledgeBaseError(f"{path}: [{section}] must be a table")
@@ -145,6 +147,7 @@ class KnowledgeBase:
             if self.config.graph_url:
                 self.graph_server = SparqlServerGraph(SparqlEndpoint(
                     self.config.graph_url, self.config.graph_update_url, self.config.graph_auth, batch=self.config.graph_batch,
+                    store_url=self.config.graph_store_url,
                 ))
             if self.config.vectors_url:
                 self.vector_server = MilvusIndex(

@@ -103,7 +103,14 @@ def local_ray(ray_home: Path) -> Iterator[Any]:
     ray: Any = None
     try:
         ray = _ray_env(mp, ray_home)
-        ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+        for attempt in range(2):  # the raylet has a fixed 30 s to register: a loaded machine can miss it once
+            try:
+                ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+                break
+            except Exception:
+                ray.shutdown()
+                if attempt:
+                    raise
         recorded = _record(_ray_processes(ray, psutil))  # the workers exit with the raylet
         yield ray
     finally:
