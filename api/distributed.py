@@ -178,7 +178,8 @@ def _start_ray(address: str | None) -> Callable[[], None] | None:
             undo()
         return None
     # a local Ray gives its raylet a fixed 30 s to register, which a loaded machine can miss: try twice
-    for attempt in range(1 if address else LOCAL_START_ATTEMPTS):
+    attempts = 1 if address else LOCAL_START_ATTEMPTS
+    for attempt in range(attempts):
         try:
             if address:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
@@ -192,7 +193,7 @@ def _start_ray(address: str | None) -> Callable[[], None] | None:
         except Exception as exc:
             with contextlib.suppress(Exception):
                 ray.shutdown()  # stops what the failed start left running
-            if attempt + 1 < (1 if address else LOCAL_START_ATTEMPTS):
+            if attempt + 1 < attempts:
                 continue
             if undo:
                 undo()

@@ -549,14 +549,14 @@ def work_vectors(spec: dict[str, Any]) -> dict[str, Any]:
         rows = list(range(len(qv)))
         where = milvus_filter(year=year)
         budget = spec.get("milvus_budget_s", 15.0)
-        for tag in ("",):  # MilvusIndex as the product runs it (ef 512, 4096 when filtered)
-            answers: list[Any] = []
-            mv["query" + tag] = timed(rows, lambda i: mi.search(qv[i: i + 1], K), budget_s=budget, min_n=10, out=answers)
-            mv["recall@10" + tag], mv["src_recall@10" + tag] = recalls(answers, exact_ids, n_real)
-            answers = []
-            mv["filtered" + tag] = timed(rows, lambda i: mi.search(qv[i: i + 1], K, where=where), budget_s=budget, min_n=10, out=answers)
-            mv["filtered_recall@10" + tag], mv["filtered_src_recall@10" + tag] = recalls(answers, exact_f_ids, n_real)
-            mv["filtered_short" + tag] = float(np.mean([(a[1][0][:10] < 0).sum() for a in answers]))
+        # MilvusIndex as the product runs it (ef 512, 4096 when filtered)
+        answers: list[Any] = []
+        mv["query"] = timed(rows, lambda i: mi.search(qv[i: i + 1], K), budget_s=budget, min_n=10, out=answers)
+        mv["recall@10"], mv["src_recall@10"] = recalls(answers, exact_ids, n_real)
+        answers = []
+        mv["filtered"] = timed(rows, lambda i: mi.search(qv[i: i + 1], K, where=where), budget_s=budget, min_n=10, out=answers)
+        mv["filtered_recall@10"], mv["filtered_src_recall@10"] = recalls(answers, exact_f_ids, n_real)
+        mv["filtered_short"] = float(np.mean([(a[1][0][:10] < 0).sum() for a in answers]))
         mv["rss_mb"] = rss_mb(server.proc.pid, children=True)
         mv["disk_mb"] = dir_mb(server.data)
     except Exception as exc:
@@ -896,16 +896,15 @@ def report(r: dict[str, Any]) -> str:
         def rc(d: dict[str, Any], key: str) -> str:
             return f"{_f(d.get(key), '.3f')} ({_f(d.get(key.replace('recall', 'src_recall')), '.3f')})"
 
-        for tag, label in (("", "MilvusIndex"),):
-            q, fq = mv.get("query" + tag), mv.get("filtered" + tag)
-            if not q:
-                continue
+        q, fq = mv.get("query"), mv.get("filtered")
+        if q:
+            label = "MilvusIndex"
             add(part, f"query k={K} p50 / p99 ms [Milvus: {label}]", _lat(fa["query"]), _lat(q), _ratio(fa["query"]["p50_ms"], q["p50_ms"]))
-            add(part, f"recall@10 (same source) [Milvus: {label}]", rc(fa, "recall@10"), rc(mv, "recall@10" + tag))
+            add(part, f"recall@10 (same source) [Milvus: {label}]", rc(fa, "recall@10"), rc(mv, "recall@10"))
             add(part, f"filtered {fy} p50 / p99 ms [{label}]", _lat(fa["filtered"]), _lat(fq),
                 _ratio(fa["filtered"]["p50_ms"], (fq or {}).get("p50_ms")))
-            add(part, f"filtered recall@10 (same source) [{label}]", rc(fa, "filtered_recall@10"), rc(mv, "filtered_recall@10" + tag))
-            add(part, f"filtered: missing of top 10 [{label}]", _f(fa.get("filtered_short"), ".1f"), _f(mv.get("filtered_short" + tag), ".1f"))
+            add(part, f"filtered recall@10 (same source) [{label}]", rc(fa, "filtered_recall@10"), rc(mv, "filtered_recall@10"))
+            add(part, f"filtered: missing of top 10 [{label}]", _f(fa.get("filtered_short"), ".1f"), _f(mv.get("filtered_short"), ".1f"))
         add(part, "index MB (faiss serialized) / RSS growth MB", f"{_f(fa['index_mb'], '.0f')} / {_f(fa['rss_mb'], '.0f')}", "")
         add(part, "Milvus server RSS MB (empty) / disk MB / segments", "",
             f"{_f(mv.get('rss_mb'), '.0f')} ({_f(mv.get('rss_empty_mb'), '.0f')}) / {_f(mv.get('disk_mb'), '.0f')} / {mv.get('segments', '-')}",

@@ -48,7 +48,7 @@ class SparqlEndpoint:
     timeout: float = 60.0
     batch: int = 5_000  # triples per INSERT DATA request (Virtuoso: a few hundred)
     # SPARQL 1.1 Graph Store endpoint (Oxigraph: .../store): a named graph is replaced by one PUT of
-    # its triples instead of DROP + INSERT DATA batches (much faster for a first sync of a big store)
+    # its triples instead of DROP + INSERT DATA batches (one request per graph, whatever its size)
     store_url: str | None = None
 
 
@@ -74,7 +74,7 @@ class _Store(SPARQLUpdateStore):
             )
         self.opener = urllib.request.build_opener(*handlers)
 
-    def _open(self, url: str, data: bytes | None, content_type: str, accept: str, method: str = "POST") -> tuple[bytes, str]:
+    def _open(self, url: str, data: bytes, content_type: str, accept: str, method: str = "POST") -> tuple[bytes, str]:
         req = urllib.request.Request(url, data=data, headers={"Content-Type": content_type, "Accept": accept}, method=method)
         try:
             with self.opener.open(req, timeout=self.timeout) as res:
@@ -115,6 +115,11 @@ class _Store(SPARQLUpdateStore):
         self._open(self.update_endpoint, update.encode("utf-8"), "application/sparql-update; charset=UTF-8", "*/*")
 
 
+def _statements(triples: Iterable[Triple]) -> str:
+    """One ``s p o .`` line per triple (Turtle terms, valid in INSERT DATA and in a Turtle body)."""
+    return "\n".join(f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in triples)
+
+
 class SparqlServerGraph:
     """The knowledge graph in a SPARQL server: replace named graphs, run read-only queries."""
 
@@ -138,7 +143,7 @@ class SparqlServerGraph:
         g = f"<{GRAPH_BASE}{name}>"
         chunks = [triples[i: i + self.endpoint.batch] for i in range(0, len(triples), self.endpoint.batch)] or [[]]
         for i, chunk in enumerate(chunks):
-            body = "\n".join(f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in chunk)
+            body = _statements(chunk)
             drop = f"DROP SILENT GRAPH {g} ;\n" if i == 0 else ""
             self.update(f"{drop}INSERT DATA {{ GRAPH {g} {{\n{body}\n}} }}" if chunk else drop.rstrip(" ;\n"))
 
@@ -150,8 +155,7 @@ class SparqlServerGraph:
             return
         sep = "&" if "?" in self.endpoint.store_url else "?"
         url = f"{self.endpoint.store_url}{sep}{urlencode({'graph': GRAPH_BASE + name})}"
-        body = "".join(f"{s.n3()} {p.n3()} {o.n3()} .\n" for s, p, o in triples).encode("utf-8")
-        self.store._open(url, body, "text/turtle; charset=utf-8", "*/*", method="PUT")
+        self.store._open(url, _statements(triples).encode("utf-8"), "text/turtle; charset=utf-8", "*/*", method="PUT")
 
     def drop_graph(self, name: str) -> None:
         self.update(f"DROP SILENT GRAPH <{GRAPH_BASE}{name}>")

@@ -85,9 +85,7 @@ class FaissIndex:
             params = faiss.SearchParametersHNSW(sel=sel, efSearch=ef)  # type: ignore[attr-defined]
         else:
             params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
-        scores, ids = self.index.search(q, k, params=params)  # type: ignore[attr-defined]
-        del sel
-        return scores, ids
+        return self.index.search(q, k, params=params)  # type: ignore[attr-defined]
 
     def _exact(self, q: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact inner product against the allowed passages only (their vectors read back from the index)."""

@@ -82,6 +82,11 @@ def _pid(hit: Any) -> int:
     return int(entity["pid"] if "pid" in entity else hit["id"])
 
 
+def _depth(k: int, check: set[int] | None) -> int:
+    """How many hits to ask for: with ids checked afterwards (too many to send), deeper so k survive."""
+    return min(MAX_LIMIT, k * 10) if check is not None else k
+
+
 class MilvusIndex:
     """Inner-product search over a Milvus collection of passage vectors."""
 
@@ -205,8 +210,7 @@ class MilvusIndex:
             return empty
         expr, check = self._filter(where, allowed)
         k = max(1, min(int(k), MAX_LIMIT))
-        # ids checked afterwards (too many to send): fetch deeper so k survive the check
-        limit = min(MAX_LIMIT, k * 10) if check is not None else k
+        limit = _depth(k, check)
         ef = min(MAX_LIMIT, max(limit, FILTERED_EF if expr else EF))
         res = self._call(
             "search", self.client.search, self.collection, data=np.asarray(queries, np.float32).tolist(), limit=limit,
@@ -233,7 +237,7 @@ class MilvusIndex:
         k = max(1, min(int(k), MAX_LIMIT))
         res = self._call(
             "keyword search", self.client.search, self.collection, data=[query], anns_field="sparse",
-            limit=min(MAX_LIMIT, k * 10) if check is not None else k, filter=expr, output_fields=["pid"],
+            limit=_depth(k, check), filter=expr, output_fields=["pid"],
             search_params={"metric_type": "BM25"},
         )
         hits = [h for h in (res[0] if res else []) if check is None or _pid(h) in check][:k]
