@@ -31,7 +31,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _kb(data: Path | None, *, must_exist: bool = True) -> Any:
-    from api.kb import KnowledgeBase, KnowledgeBaseError
+    from policykg.api.kb import KnowledgeBase, KnowledgeBaseError
 
     directory = data or Path(os.environ.get("POLICYKG_DATA", "policykg-data"))
     if must_exist and not (directory / "policykg.sqlite").exists():
@@ -53,7 +53,7 @@ def _print_json(value: Any) -> None:
 
 def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Call into the knowledge base; user errors become one line and exit code 1."""
-    from api.kb import KnowledgeBaseError
+    from policykg.api.kb import KnowledgeBaseError
 
     try:
         return fn(*args, **kwargs)
@@ -75,7 +75,7 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest reports and regulations (txt in UTF-8/GB18030, md, docx, pdf, html)."""
-    from ingest.pipeline import Metadata
+    from policykg.ingest.pipeline import Metadata
 
     if not paths and manifest is None:
         _fail("give files or directories to ingest, or --manifest CSV")
@@ -361,7 +361,7 @@ def serve(
     try:
         import uvicorn
 
-        from api.http import create_app
+        from policykg.api.http import create_app
     except ImportError as exc:
         _fail(f"the server needs fastapi and uvicorn: pip install 'policykg[server]' ({exc.name} missing)")
     kb = _kb(data)
@@ -383,7 +383,7 @@ def viz(
     data: DataOpt = None,
 ) -> None:
     """Write the responsibility graph as one self-contained HTML page (opens offline)."""
-    from api.views import graph_view, viz_html
+    from policykg.api.views import graph_view, viz_html
 
     kb = _kb(data)
     view = _guard(graph_view, kb, year=year, unit=unit, regulation=regulation, max_nodes=max_nodes)

@@ -23,14 +23,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.pipeline import Metadata, prepare
-from ingest.readers import ReadError
+from policykg.ingest.pipeline import Metadata, prepare
+from policykg.ingest.readers import ReadError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from search.embeddings import Encoder
-    from search.passages import Embedded
+    from policykg.search.embeddings import Encoder
+    from policykg.search.passages import Embedded
 
 PREPARED, UNCHANGED, FAILED, EMBEDDED = "prepared", "unchanged", "failed", "embedded"
 DOCS_PER_BATCH = 2  # documents per call of an embedding actor
@@ -90,7 +90,7 @@ class EmbedActor:
         if self._encoder is None:
             import torch
 
-            from search.embeddings import make_encoder
+            from policykg.search.embeddings import make_encoder
 
             torch.set_num_threads(self.threads)
             # make_encoder, not load_encoder: the encoder re-applies its own thread count before each
@@ -101,7 +101,7 @@ class EmbedActor:
     def __call__(self, batch: pa.Table) -> pa.Table:
         import pyarrow as pa
 
-        from search.passages import embed_prepared
+        from policykg.search.passages import embed_prepared
 
         out = []
         for row in batch.to_pylist():
@@ -303,7 +303,7 @@ def _retokenize(ready: Embedded) -> None:
     names learnt from the documents embedded or searched before), so an actor's tokens would depend on
     which documents it happened to get; the driver's are the local engine's (about 1 ms a passage,
     next to ~100 ms to embed it)."""
-    from search.tokenize import add_words, tokenize
+    from policykg.search.tokenize import add_words, tokenize
 
     ex = ready.prepared.extraction
     add_words([n for r in ex.regulations for n in (r.name, *r.aliases)])

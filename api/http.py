@@ -33,10 +33,10 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.types import Message
 
-from api import schemas
-from api.kb import BackendUnavailable, IngestLocked, KnowledgeBase, KnowledgeBaseError, NotFound
-from api.views import STATIC_DIR, graph_view
-from ingest.pipeline import Metadata
+from policykg.api import schemas
+from policykg.api.kb import BackendUnavailable, IngestLocked, KnowledgeBase, KnowledgeBaseError, NotFound
+from policykg.api.views import STATIC_DIR, graph_view
+from policykg.ingest.pipeline import Metadata
 
 log = logging.getLogger(__name__)
 

@@ -18,21 +18,21 @@ from typing import Any
 import networkx as nx
 from rdflib import Graph
 
-from graph.build import build_graph
-from graph.model import Document, Regulation, Unit
-from graph.rdf import PREFIXES, build_rdf
-from graph.remote import GraphServerError, SparqlEndpoint, SparqlServerGraph, sync_graph
-from graph.store import SQLiteStore, StoreError
-from ingest import laws
-from ingest.linking import rule_links
-from ingest.pipeline import ManifestError, Metadata, Prepared, collect_files, prepare, read_manifest
-from ingest.readers import ReadError
-from search.embeddings import DEFAULT_MODEL, Encoder, load_encoder
-from search.links import DEFAULT_THRESHOLD, semantic_links
-from search.milvus import DEFAULT_COLLECTION, MilvusIndex, VectorServerError, sync_vectors
-from search.passages import Embedded, embed_prepared
-from search.ranking import FusionWeights, Mode
-from search.searcher import Filters, Hit, Searcher
+from policykg.graph.build import build_graph
+from policykg.graph.model import Document, Regulation, Unit
+from policykg.graph.rdf import PREFIXES, build_rdf
+from policykg.graph.remote import GraphServerError, SparqlEndpoint, SparqlServerGraph, sync_graph
+from policykg.graph.store import SQLiteStore, StoreError
+from policykg.ingest import laws
+from policykg.ingest.linking import rule_links
+from policykg.ingest.pipeline import ManifestError, Metadata, Prepared, collect_files, prepare, read_manifest
+from policykg.ingest.readers import ReadError
+from policykg.search.embeddings import DEFAULT_MODEL, Encoder, load_encoder
+from policykg.search.links import DEFAULT_THRESHOLD, semantic_links
+from policykg.search.milvus import DEFAULT_COLLECTION, MilvusIndex, VectorServerError, sync_vectors
+from policykg.search.passages import Embedded, embed_prepared
+from policykg.search.ranking import FusionWeights, Mode
+from policykg.search.searcher import Filters, Hit, Searcher
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (file name, index, total)
@@ -252,7 +252,7 @@ class KnowledgeBase:
         self.store_prepared(path, embed_prepared(prepared, self.encoder(), self.config.embed_batch_size), report)
 
     def _ingest_ray(self, items: list[tuple[Path, Metadata]], report: IngestReport, address: str | None, progress: Progress | None) -> None:
-        from api.distributed import RayUnavailable, embed_with_ray
+        from policykg.api.distributed import RayUnavailable, embed_with_ray
 
         known = self.store.fingerprints()
         try:
@@ -575,8 +575,8 @@ class KnowledgeBase:
     def diff(self, issuer: str, year_from: int, year_to: int, *, status: str | None = None) -> dict[str, Any]:
         """Measures of the report on ``year_to`` against the report on ``year_from`` (years reviewed):
         ``continued`` pairs with score and both quotes, ``new`` and ``dropped`` measures."""
-        from search.series import SeriesError
-        from search.series import diff as series_diff
+        from policykg.search.series import SeriesError
+        from policykg.search.series import diff as series_diff
 
         if status not in (None, "done", "planned"):
             raise KnowledgeBaseError(f"status must be done or planned, not {status!r}")
@@ -588,8 +588,8 @@ class KnowledgeBase:
     def plans(self, issuer: str, year: int) -> dict[str, Any]:
         """The measures planned for ``year`` (report on ``year - 1``) against the report on ``year``:
         ``carried out`` with the matching passage and score, or ``not reported``."""
-        from search.series import SeriesError
-        from search.series import plans as series_plans
+        from policykg.search.series import SeriesError
+        from policykg.search.series import plans as series_plans
 
         try:
             return series_plans(self.store, self._encoder, issuer, int(year))
@@ -598,8 +598,8 @@ class KnowledgeBase:
 
     def indicators(self, issuer: str, name: str | None = None) -> list[dict[str, Any]]:
         """Indicator series (targets and actuals) of ``issuer``'s reports, optionally one name or variant."""
-        from search.series import indicators as series_indicators
-        from search.series import issuer_reports
+        from policykg.search.series import indicators as series_indicators
+        from policykg.search.series import issuer_reports
 
         if not issuer_reports(self.store, issuer):
             raise NotFound(f"no report of {issuer!r} (see `policykg documents`)")

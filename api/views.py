@@ -14,8 +14,8 @@ from typing import Any
 
 import networkx as nx
 
-from api.kb import KnowledgeBase, NotFound
-from graph.build import responsibility_graph
+from policykg.api.kb import KnowledgeBase, NotFound
+from policykg.graph.build import responsibility_graph
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CYTOSCAPE_JS = STATIC_DIR / "vendor" / "cytoscape.min.js"

@@ -27,11 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.kb import Config, KnowledgeBase
-from search.evaluation import Judge, load_queries, score
-from search.ranking import Candidates, fuse
-from search.searcher import Hit
-from search.tokenize import bm25_terms
+from policykg.api.kb import Config, KnowledgeBase
+from policykg.search.evaluation import Judge, load_queries, score
+from policykg.search.ranking import Candidates, fuse
+from policykg.search.searcher import Hit
+from policykg.search.tokenize import bm25_terms
 from tests.servers import start_milvus
 
 HERE = Path(__file__).resolve().parent

@@ -336,7 +336,7 @@ def ray_startup(temp_dir: Path, threads: int) -> dict[str, Any]:
 
 def work_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     """Local ingest then ``engine="ray"`` ingest of the same files into two new data directories."""
-    from api.kb import Config, KnowledgeBase
+    from policykg.api.kb import Config, KnowledgeBase
 
     threads = spec["threads"]
     tmp = Path(spec["tmp"])
@@ -442,7 +442,7 @@ def _bench_faiss(ids: np.ndarray, vecs: np.ndarray, qv: np.ndarray, mask: np.nda
     """FaissIndex as the product builds it: build time, RSS growth, latency, recall, filtered search."""
     import faiss
 
-    from search.index import FaissIndex
+    from policykg.search.index import FaissIndex
 
     trim()
     rss1 = rss_mb()
@@ -484,8 +484,8 @@ def wait_indexed(data: Path, timeout: float) -> tuple[int, int]:
 def work_vectors(spec: dict[str, Any]) -> dict[str, Any]:
     """faiss (FaissIndex as the product builds it) against Milvus Lite at ``n`` synthetic passages."""
     pin_threads(spec["threads"])
-    from graph.store import SQLiteStore
-    from search.milvus import MilvusIndex, PassageRow, milvus_filter
+    from policykg.graph.store import SQLiteStore
+    from policykg.search.milvus import MilvusIndex, PassageRow, milvus_filter
     from tests.servers import start_milvus
 
     n, tmp = int(spec["n"]), Path(spec["tmp"])
@@ -577,7 +577,7 @@ _ID_URI = re.compile(r"(<" + re.escape(ID_BASE) + r"[^>]*)>")
 
 
 def with_prefixes(q: str) -> str:
-    from graph.rdf import PREFIXES
+    from policykg.graph.rdf import PREFIXES
 
     return "\n".join([*(f"PREFIX {p}: <{ns}>" for p, ns in PREFIXES.items()), q])
 
@@ -606,9 +606,9 @@ def work_sparql(spec: dict[str, Any]) -> dict[str, Any]:
     from rdflib import Graph
     from rdflib.plugins.sparql import prepareQuery
 
-    from graph.rdf import PREFIXES, build_rdf
-    from graph.remote import SparqlEndpoint, SparqlServerGraph
-    from graph.store import SQLiteStore
+    from policykg.graph.rdf import PREFIXES, build_rdf
+    from policykg.graph.remote import SparqlEndpoint, SparqlServerGraph
+    from policykg.graph.store import SQLiteStore
     from tests.servers import start_oxigraph
 
     tmp = Path(spec["tmp"])
@@ -733,8 +733,8 @@ def synthetic_token_lists(real: list[list[str]], n: int, seed: int = 7) -> list[
 
 def _bench_bm25_single(ids: np.ndarray, lists: list[list[str]], qterms: list[list[str]], depth: int) -> tuple[dict[str, Any], list[list[int]]]:
     """One bm25s index (BM25Index as the product builds it): build, RSS growth, latency; and its top 10 per query."""
-    from search.index import BM25Index
-    from search.ranking import top_k
+    from policykg.search.index import BM25Index
+    from policykg.search.ranking import top_k
 
     trim()
     rss1 = rss_mb()
@@ -755,10 +755,10 @@ def _bench_bm25_single(ids: np.ndarray, lists: list[list[str]], qterms: list[lis
 
 def work_bm25(spec: dict[str, Any]) -> dict[str, Any]:
     """One bm25s index against ``SHARDS`` shards (random partition) at ``n`` synthetic passages."""
-    from graph.store import SQLiteStore
-    from search.index import BM25Index
-    from search.ranking import FusionWeights, top_k
-    from search.tokenize import bm25_terms
+    from policykg.graph.store import SQLiteStore
+    from policykg.search.index import BM25Index
+    from policykg.search.ranking import FusionWeights, top_k
+    from policykg.search.tokenize import bm25_terms
 
     n = int(spec["n"])
     depth = FusionWeights().depth
@@ -1152,7 +1152,7 @@ def _peak_rss_mb() -> float:
 
 
 def store_stats(data: Path) -> dict[str, Any]:
-    from graph.store import SQLiteStore
+    from policykg.graph.store import SQLiteStore
 
     store = SQLiteStore(data / "policykg.sqlite", readonly=True)
     q = store.query
@@ -1227,7 +1227,7 @@ def main() -> None:
             result["ingest"] = run_worker("ingest", {**common, "kind": "ingest", "files": files, "manifest": str(manifest)}, tmp, 1800)
 
         if "vectors" in parts:
-            from search.embeddings import load_encoder
+            from policykg.search.embeddings import load_encoder
 
             log("encoding the query vectors ...")
             qv = load_encoder().encode_queries(load_queries(args.queries))

@@ -84,7 +84,7 @@ def load_queries(path: Path, n: int) -> list[str]:
 
 
 def encoder_name(backend: str) -> str:
-    from search.embeddings import DEFAULT_MODEL
+    from policykg.search.embeddings import DEFAULT_MODEL
 
     return DEFAULT_MODEL if backend == "torch" else f"{DEFAULT_MODEL}@{backend}"
 
@@ -94,8 +94,8 @@ def encoder_name(backend: str) -> str:
 
 def bench_embedding(data: Path, backends: list[str], sample: int | None, rounds: int, threads: int) -> dict[str, Any]:
     """passages/s of each backend on the same real passages; rounds interleave the backends."""
-    from api.kb import KnowledgeBase
-    from search.embeddings import make_encoder
+    from policykg.api.kb import KnowledgeBase
+    from policykg.search.embeddings import make_encoder
 
     kb = KnowledgeBase(data)
     texts = [p.embed_text or p.text for p in kb.store.passages()]
@@ -146,8 +146,8 @@ def bench_embedding(data: Path, backends: list[str], sample: int | None, rounds:
 
 def synthetic(data: Path, n: int, sigma: float) -> tuple[np.ndarray, np.ndarray, list[list[str]], int]:
     """``n`` ids, vectors (real + noise, renormalised), token lists (real, replicated), number of real ones."""
-    from api.kb import KnowledgeBase
     from bench.scale import synthetic_vectors
+    from policykg.api.kb import KnowledgeBase
 
     kb = KnowledgeBase(data)
     _, base = kb.store.passage_vectors(384)
@@ -174,10 +174,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     """One scale, in its own process: build ours and the baseline, time queries end to end."""
     threads = args.threads
     pin_threads(threads)
-    from search.embeddings import load_encoder
-    from search.index import BM25Index, FaissIndex
-    from search.ranking import Candidates, FusionWeights, fuse, top_k
-    from search.tokenize import tokenize
+    from policykg.search.embeddings import load_encoder
+    from policykg.search.index import BM25Index, FaissIndex
+    from policykg.search.ranking import Candidates, FusionWeights, fuse, top_k
+    from policykg.search.tokenize import tokenize
 
     n = args.worker
     res: dict[str, Any] = {"scale": n, "threads": threads}
@@ -279,7 +279,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def synthetic_tokens(data: Path, n: int) -> list[list[str]]:
-    from api.kb import KnowledgeBase
+    from policykg.api.kb import KnowledgeBase
 
     kb = KnowledgeBase(data)
     _, tokens = kb.store.passage_tokens()

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.kb import KnowledgeBase
-from search.evaluation import Judge, load_queries, score
-from search.searcher import Filters
+from policykg.api.kb import KnowledgeBase
+from policykg.search.evaluation import Judge, load_queries, score
+from policykg.search.searcher import Filters
 
 HERE = Path(__file__).resolve().parent
 

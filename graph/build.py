@@ -7,7 +7,7 @@ from typing import Any
 
 import networkx as nx
 
-from graph.store import SQLiteStore
+from policykg.graph.store import SQLiteStore
 
 
 def build_graph(store: SQLiteStore, *, year: int | None = None, with_articles: bool = True, with_indicators: bool = True) -> nx.MultiDiGraph:

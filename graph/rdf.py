@@ -8,7 +8,7 @@ from typing import Any
 from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, PROV, SKOS
 
-from graph.store import SQLiteStore
+from policykg.graph.store import SQLiteStore
 
 BASE = "https://policykg.org/id/"
 PKG = Namespace("https://policykg.org/ns#")

@@ -27,8 +27,8 @@ from rdflib.plugins.stores.sparqlstore import SPARQLUpdateStore
 from rdflib.query import Result
 from rdflib.term import Node
 
-from graph.rdf import document_graph, links_graph, shared_graph
-from graph.store import SQLiteStore
+from policykg.graph.rdf import document_graph, links_graph, shared_graph
+from policykg.graph.store import SQLiteStore
 
 GRAPH_BASE = "https://policykg.org/graph/"
 Triple = tuple[Node, Node, Node]

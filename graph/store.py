@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from graph.model import (
+from policykg.graph.model import (
     Article,
     Citation,
     Document,

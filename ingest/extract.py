@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from graph.model import (
+from policykg.graph.model import (
     Article,
     Citation,
     Document,
@@ -17,8 +17,8 @@ from graph.model import (
     Unit,
     stable_id,
 )
-from ingest import laws
-from ingest.structure import (
+from policykg.ingest import laws
+from policykg.ingest.structure import (
     NON_MEASURE_SECTION,
     ORDINAL_ITEM,
     SENTENCE_END,
@@ -28,7 +28,7 @@ from ingest.structure import (
     parse_report,
     walk,
 )
-from ingest.units import Issuer, find_units, issuer_unit, responsible_units
+from policykg.ingest.units import Issuer, find_units, issuer_unit, responsible_units
 
 CITATION_RE = re.compile(r"《([^《》\n]{2,60})》")
 BARE_LAW_RE = re.compile("|".join(sorted(laws.WELL_KNOWN_LAWS, key=len, reverse=True)))

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from graph.model import Document, Indicator, stable_id
+from policykg.graph.model import Document, Indicator, stable_id
 
 FULLWIDTH = str.maketrans("０１２３４５６７８９．％－～", "0123456789.%-~")
 NUM = r"[0-9０-９]+(?:[.．][0-9０-９]+)?"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from graph.model import RegulationKind
+from policykg.graph.model import RegulationKind
 
 NATIONAL_PREFIX = "中华人民共和国"
 LOCAL_PREFIX = re.compile(

@@ -6,8 +6,8 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable
 
-from graph.model import Article, Citation, Document, Evidence, Link, Measure, Regulation
-from ingest import laws
+from policykg.graph.model import Article, Citation, Document, Evidence, Link, Measure, Regulation
+from policykg.ingest import laws
 
 SCORES = {"citation": 1.0, "alias": 0.9, "topic": 0.6}
 SENTENCE_STOP = "。；！？\n"

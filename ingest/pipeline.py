@@ -8,11 +8,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.model import DocType, Document, Extraction, content_hash, stable_id
-from ingest.extract import extract
-from ingest.laws import regulation_kind
-from ingest.readers import RawDocument, ReadError, read_document
-from ingest.structure import ARTICLE_RE, iter_lines
+from policykg.graph.model import DocType, Document, Extraction, content_hash, stable_id
+from policykg.ingest.extract import extract
+from policykg.ingest.laws import regulation_kind
+from policykg.ingest.readers import RawDocument, ReadError, read_document
+from policykg.ingest.structure import ARTICLE_RE, iter_lines
 
 SKIP_NAMES = re.compile(r"^(readme|license|licence|changelog)(\.|$)|\.csv$", re.IGNORECASE)
 
@@ -61,7 +61,7 @@ def read_manifest(path: Path) -> dict[Path, Metadata]:
 
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
     """Files to ingest (directories walked recursively) and one-line problems with the paths."""
-    from ingest.readers import SUPPORTED_SUFFIXES
+    from policykg.ingest.readers import SUPPORTED_SUFFIXES
 
     files: list[Path] = []
     problems: list[str] = []

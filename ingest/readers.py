@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.normalize import normalize_text
+from policykg.ingest.normalize import normalize_text
 
 __all__ = ["MAX_BYTES", "SUPPORTED_SUFFIXES", "RawDocument", "ReadError", "read_document"]
 

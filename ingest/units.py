@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from graph.model import Unit, stable_id
+from policykg.graph.model import Unit, stable_id
 
 CITY_RE = re.compile(r"^((?:北京|天津|上海|重庆|[\u4e00-\u9fff]{2,3}?)(?:市|省))")
 NATIONAL_NAMES = {"国务院": "中华人民共和国国务院", "中办": "中共中央办公厅", "国办": "国务院办公厅"}

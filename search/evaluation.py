@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.searcher import Hit
+from policykg.search.searcher import Hit
 
 
 @dataclass

@@ -12,8 +12,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from graph.model import Evidence, Link, Passage
-from graph.store import SQLiteStore
+from policykg.graph.model import Evidence, Link, Passage
+from policykg.graph.store import SQLiteStore
 
 DEFAULT_THRESHOLD = 0.91
 MIN_OVERLAP = 45.0  # summed IDF of the words a measure passage and the article share

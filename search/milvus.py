@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from graph.store import SQLiteStore
+from policykg.graph.store import SQLiteStore
 
 DEFAULT_COLLECTION = "policykg_passages"
 WRITE_BATCH = 2_000

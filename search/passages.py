@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from graph.model import Extraction, Passage, Regulation
-from search.tokenize import add_words, tokenize
+from policykg.graph.model import Extraction, Passage, Regulation
+from policykg.search.tokenize import add_words, tokenize
 
 if TYPE_CHECKING:
-    from ingest.pipeline import Prepared
-    from search.embeddings import Encoder
+    from policykg.ingest.pipeline import Prepared
+    from policykg.search.embeddings import Encoder
 
 MAX_CHARS = 480
 SENTENCE_RE = re.compile(r"[^。！？；\n]*[。！？；]?")

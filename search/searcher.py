@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from graph.store import SQLiteStore
-from search.embeddings import Encoder
-from search.index import BM25Index, FaissIndex, read_generation, write_indexes
-from search.milvus import MilvusIndex, milvus_filter
-from search.ranking import Candidates, FusionWeights, Mode, fuse, top_k
-from search.tokenize import add_words, bm25_terms, tokenize
+from policykg.graph.store import SQLiteStore
+from policykg.search.embeddings import Encoder
+from policykg.search.index import BM25Index, FaissIndex, read_generation, write_indexes
+from policykg.search.milvus import MilvusIndex, milvus_filter
+from policykg.search.ranking import Candidates, FusionWeights, Mode, fuse, top_k
+from policykg.search.tokenize import add_words, bm25_terms, tokenize
 
 log = logging.getLogger(__name__)
 

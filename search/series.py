@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from graph.model import Indicator, Measure
-from graph.store import SQLiteStore
-from ingest.indicators import SPECS, canonical_name, report_spans, series_indicators
-from search.embeddings import Encoder
+from policykg.graph.model import Indicator, Measure
+from policykg.graph.store import SQLiteStore
+from policykg.ingest.indicators import SPECS, canonical_name, report_spans, series_indicators
+from policykg.search.embeddings import Encoder
 
 # score = W_DENSE * cosine + W_TERMS * key-term cosine + W_LINK per shared regulation (at most 2)
 W_DENSE = 0.6

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.kb import Config, KnowledgeBase
-from graph.rdf import build_rdf
+from policykg.api.kb import Config, KnowledgeBase
+from policykg.graph.rdf import build_rdf
 from tests.servers import Servers
 
 # The read-only corpus lives next to the repository (../shared/corpus); POLICYKG_CORPUS overrides it.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.kb import KnowledgeBase
+from policykg.api.kb import KnowledgeBase
 from tests.conftest import FOUNDING, FOUNDING_REGULATIONS
 
 API_KEY = "test-key-0123456789"

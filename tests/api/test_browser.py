@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from api.kb import KnowledgeBase
+from policykg.api.kb import KnowledgeBase
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -164,7 +164,7 @@ def test_page_search_regulation_graph(server: str, browser: Browser, width: int,
 def test_viz_file_opens_offline(api_kb: KnowledgeBase, browser: Browser, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from policykg.api.cli import app
 
     out = tmp_path / "viz.html"
     result = CliRunner().invoke(app, ["viz", "--out", str(out), "--data", str(api_kb.data_dir)])

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.kb import KnowledgeBase
+from policykg.api.cli import app
+from policykg.api.kb import KnowledgeBase
 
 runner = CliRunner()
 

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.cli import app as cli_app
-from api.http import create_app, safe_filename
-from api.kb import KnowledgeBase
+from policykg.api.cli import app as cli_app
+from policykg.api.http import create_app, safe_filename
+from policykg.api.kb import KnowledgeBase
 from tests.api.conftest import API_KEY
 
 pytestmark = pytest.mark.slow

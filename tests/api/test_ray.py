@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.distributed import embed_with_ray
-from api.kb import KnowledgeBase, KnowledgeBaseError
-from ingest.pipeline import Metadata, prepare, read_manifest
-from search.embeddings import default_cache_dir
-from search.tokenize import add_words
+from policykg.api.distributed import embed_with_ray
+from policykg.api.kb import KnowledgeBase, KnowledgeBaseError
+from policykg.ingest.pipeline import Metadata, prepare, read_manifest
+from policykg.search.embeddings import default_cache_dir
+from policykg.search.tokenize import add_words
 from tests.conftest import FOUNDING, FOUNDING_REGULATIONS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")

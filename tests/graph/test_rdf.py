@@ -8,7 +8,7 @@ import networkx as nx
 import pytest
 from rdflib import Graph
 
-from api.kb import KnowledgeBase, KnowledgeBaseError
+from policykg.api.kb import KnowledgeBase, KnowledgeBaseError
 
 MEASURES_IMPLEMENTING = """
 SELECT DISTINCT ?measure ?title WHERE {

@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.cli import app as cli_app
-from api.http import create_app
-from api.kb import BackendUnavailable, Config, KnowledgeBase
-from graph.rdf import PREFIXES, build_rdf
-from graph.remote import GRAPH_BASE
+from policykg.api.cli import app as cli_app
+from policykg.api.http import create_app
+from policykg.api.kb import BackendUnavailable, Config, KnowledgeBase
+from policykg.graph.rdf import PREFIXES, build_rdf
+from policykg.graph.remote import GRAPH_BASE
 from tests.conftest import FOUNDING, FOUNDING_REGULATIONS, HashingEncoder, assert_servers_agree
 from tests.servers import Servers, start_oxigraph, start_virtuoso
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.kb import IngestLocked, KnowledgeBase, NotFound
+from policykg.api.kb import IngestLocked, KnowledgeBase, NotFound
 from tests.conftest import FOUNDING, HashingEncoder, assert_servers_agree
 
 

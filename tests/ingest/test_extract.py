@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from graph.model import Extraction
-from ingest import laws
-from ingest.pipeline import Metadata, prepare
+from policykg.graph.model import Extraction
+from policykg.ingest import laws
+from policykg.ingest.pipeline import Metadata, prepare
 from tests.conftest import FOUNDING
 
 

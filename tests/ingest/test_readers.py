@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest import readers
-from ingest.normalize import normalize_text
-from ingest.readers import MAX_BYTES, SUPPORTED_SUFFIXES, RawDocument, ReadError, read_document
+from policykg.ingest import readers
+from policykg.ingest.normalize import normalize_text
+from policykg.ingest.readers import MAX_BYTES, SUPPORTED_SUFFIXES, RawDocument, ReadError, read_document
 
 ARTICLE = re.compile(r"^第[零一二三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?")
 STRUCTURE = re.compile(r"^(?:#|<!--|第[零一二三四五六七八九十百千]+[章节编](?:\s|$))")

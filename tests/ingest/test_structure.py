@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.normalize import normalize_text
-from ingest.structure import cn_to_int, parse_regulation, parse_report, walk
+from policykg.ingest.normalize import normalize_text
+from policykg.ingest.structure import cn_to_int, parse_regulation, parse_report, walk
 
 ARTICLE_LINE = re.compile(r"^第[零〇一二三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?[\s\u3000]", re.MULTILINE)
 

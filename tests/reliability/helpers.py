@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from api.kb import KnowledgeBase
+from policykg.api.kb import KnowledgeBase
 from tests.conftest import CORPUS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ _CHILD = textwrap.dedent(
     import sys
     sys.path.insert(0, {repo!r})
     from pathlib import Path
-    from api.kb import KnowledgeBase
+    from policykg.api.kb import KnowledgeBase
     from tests.conftest import HashingEncoder
     kb = KnowledgeBase(Path({data!r}), encoder=HashingEncoder())
     def pause(name, i, n):

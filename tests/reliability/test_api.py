@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
-from api.http import create_app
-from api.kb import KnowledgeBase, KnowledgeBaseError
+from policykg.api.http import create_app
+from policykg.api.kb import KnowledgeBase, KnowledgeBaseError
 from tests.conftest import FOUNDING, FOUNDING_REGULATIONS, HashingEncoder
 
 API_KEY = "reliability-key-0123456789"
@@ -111,7 +111,7 @@ def test_pathological_sparql_is_stopped_and_stops_burning_cpu(kb: KnowledgeBase)
 
 
 def test_pathological_sparql_over_http(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("api.http.SPARQL_TIMEOUT", 1.0)
+    monkeypatch.setattr("policykg.api.http.SPARQL_TIMEOUT", 1.0)
     started = time.monotonic()
     resp = client.get("/sparql", params={"query": CROSS_JOIN})
     assert resp.status_code == 400 and "stopped after" in resp.json()["detail"]

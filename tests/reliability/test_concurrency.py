@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.http import create_app
-from api.kb import IngestLocked, KnowledgeBase
+from policykg.api.http import create_app
+from policykg.api.kb import IngestLocked, KnowledgeBase
 from tests.conftest import HashingEncoder
 from tests.reliability.helpers import batch_files, per_document_counts, spawn_ingest, wait_ready
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from api.kb import KnowledgeBase
-from search.index import read_generation
+from policykg.api.kb import KnowledgeBase
+from policykg.search.index import read_generation
 from tests.conftest import HashingEncoder
 from tests.reliability.helpers import (
     batch_files,

@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.kb import KnowledgeBase
-from graph.model import Document, content_hash, stable_id
-from ingest.extract import extract
-from ingest.pipeline import Metadata, infer_metadata
-from ingest.readers import RawDocument
-from ingest.structure import parse_regulation, parse_report, walk
+from policykg.api.kb import KnowledgeBase
+from policykg.graph.model import Document, content_hash, stable_id
+from policykg.ingest.extract import extract
+from policykg.ingest.pipeline import Metadata, infer_metadata
+from policykg.ingest.readers import RawDocument
+from policykg.ingest.structure import parse_regulation, parse_report, walk
 from tests.conftest import FOUNDING, FOUNDING_REGULATIONS, HashingEncoder
 from tests.reliability.helpers import REPO, check_consistent, per_document_counts
 
@@ -171,7 +171,7 @@ _CHILD = textwrap.dedent(
     import json, resource, sys, time
     sys.path.insert(0, {repo!r})
     from pathlib import Path
-    from api.kb import KnowledgeBase
+    from policykg.api.kb import KnowledgeBase
     from tests.conftest import HashingEncoder
     kb = KnowledgeBase(Path({data!r}), encoder=HashingEncoder())
     kb.searcher.refresh()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from search.embeddings import Encoder, load_encoder
+from policykg.search.embeddings import Encoder, load_encoder
 
 
 @pytest.fixture(scope="session")

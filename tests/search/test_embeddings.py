@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search import embeddings as emb
-from search.embeddings import (
+from policykg.search import embeddings as emb
+from policykg.search.embeddings import (
     DEFAULT_MODEL,
     MARKER_FILE,
     REQUIRED_FILES,
@@ -316,7 +316,7 @@ def test_onnx_falls_back_to_torch_without_onnxruntime(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(emb, "onnx_available", lambda: False)
-    with caplog.at_level("WARNING", logger="search.embeddings"):
+    with caplog.at_level("WARNING", logger="policykg.search.embeddings"):
         enc = emb.make_encoder(f"{DEFAULT_MODEL}@onnx-int8")
     assert isinstance(enc, SentenceTransformerEncoder)
     assert "onnxruntime" in caplog.text

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.kb import KnowledgeBase
-from search.evaluation import Judge, load_queries, score
-from search.index import FaissIndex
-from search.links import DEFAULT_THRESHOLD
+from policykg.api.cli import app
+from policykg.api.kb import KnowledgeBase
+from policykg.search.evaluation import Judge, load_queries, score
+from policykg.search.index import FaissIndex
+from policykg.search.links import DEFAULT_THRESHOLD
 from tests.conftest import assert_servers_agree
 
 QUERIES = Path(__file__).resolve().parents[2] / "bench" / "data" / "queries.jsonl"

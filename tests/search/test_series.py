@@ -15,12 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.cli import app as cli_app
-from api.http import create_app
-from api.kb import KnowledgeBase, NotFound
-from graph.model import Document
-from ingest.indicators import series_indicators
-from search.embeddings import Encoder
+from policykg.api.cli import app as cli_app
+from policykg.api.http import create_app
+from policykg.api.kb import KnowledgeBase, NotFound
+from policykg.graph.model import Document
+from policykg.ingest.indicators import series_indicators
+from policykg.search.embeddings import Encoder
 
 SC = "中华人民共和国国务院"
 SZ = "深圳市人民政府"
