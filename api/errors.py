@@ -5,6 +5,19 @@ The CLI prints them without a traceback; the HTTP app maps them once, by excepti
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from policykg.graph.export import ExportError
+from policykg.graph.model import InvalidChoice
+from policykg.graph.sparql import SparqlRefused, SparqlTimeout
+from policykg.graph.sparql_server import GraphServerError
+from policykg.graph.store import StoreError
+from policykg.ingest.metadata import ManifestError
+from policykg.ingest.ray_engine import RayUnavailable
+from policykg.search.across_years import SeriesError
+from policykg.search.milvus import VectorServerError
+
 
 class KnowledgeBaseError(Exception):
     """A user-facing error: one line, no traceback needed (HTTP 400)."""
@@ -36,4 +49,21 @@ class BackendUnavailable(KnowledgeBaseError):
     status = 503
 
 
-__all__ = ["BackendUnavailable", "IngestLocked", "InvalidParameter", "KnowledgeBaseError", "NotFound"]
+# what the layers below raise, as the user sees it
+_USER_ERRORS = (ExportError, InvalidChoice, ManifestError, RayUnavailable, SparqlRefused, SparqlTimeout, StoreError)
+
+
+@contextmanager
+def translated(servers_hint: str = "") -> Iterator[None]:
+    """Turn the errors of graph/, ingest/ and search/ into the facade's; ``servers_hint`` follows a server's error."""
+    try:
+        yield
+    except (GraphServerError, VectorServerError) as exc:
+        raise BackendUnavailable(f"{exc}{servers_hint}") from exc
+    except SeriesError as exc:
+        raise NotFound(str(exc)) from exc
+    except _USER_ERRORS as exc:
+        raise KnowledgeBaseError(str(exc)) from exc
+
+
+__all__ = ["BackendUnavailable", "IngestLocked", "InvalidParameter", "KnowledgeBaseError", "NotFound", "translated"]

@@ -14,8 +14,9 @@ from typing import Any
 
 import networkx as nx
 
-from policykg.api.kb import KnowledgeBase, NotFound
-from policykg.graph.build import responsibility_graph
+from policykg.api.errors import NotFound
+from policykg.api.kb import KnowledgeBase
+from policykg.graph.networkx_view import responsibility_graph
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CYTOSCAPE_JS = STATIC_DIR / "vendor" / "cytoscape.min.js"

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import socket
-import statistics
-import subprocess
-import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from common import percentiles
+from servers import running, start_policykg
 
 QUERIES = [
     "行政执法", "普法宣传", "科技成果转化", "营商环境", "实验动物 许可", "人类遗传资源 审批", "双随机 一公开",
@@ -33,38 +32,11 @@ QUERIES = [
 
 @dataclass
 class Result:
+    """Latencies (seconds) and failed requests of one phase, filled by the client threads."""
+
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
-    """``policykg serve`` in a subprocess (no API key: uploads off); waits until /health answers."""
-    exe = Path(sys.executable).with_name("policykg")
-    env = {k: v for k, v in os.environ.items() if k != "POLICYKG_API_KEY"}
-    proc = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(data)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit("server did not start in 120 s")
 
 
 def run_phase(name: str, base: str, clients: int, seconds: float, make_url: Callable[[int], str]) -> int:
@@ -74,12 +46,12 @@ def run_phase(name: str, base: str, clients: int, seconds: float, make_url: Call
     counter = itertools.count()
 
     def worker() -> None:
-        with httpx.Client(base_url=base, timeout=60) as c:
+        with httpx.Client(base_url=base, timeout=60) as client:
             while time.monotonic() < stop_at:
                 url = make_url(next(counter))
                 t0 = time.perf_counter()
                 try:
-                    ok = c.get(url).status_code == 200
+                    ok = client.get(url).status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 dt = time.perf_counter() - t0
@@ -94,15 +66,14 @@ def run_phase(name: str, base: str, clients: int, seconds: float, make_url: Call
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    lat = sorted(result.latencies)
-    if not lat:
+    n = len(result.latencies)
+    if not n:
         print(f"{name}: no requests completed")
         return 1
-    p50 = statistics.median(lat) * 1000
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+    latency = percentiles(result.latencies)
     print(
-        f"{name:<28} {len(lat):6d} req in {elapsed:5.1f} s  {len(lat) / elapsed:8.1f} req/s  "
-        f"p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  errors {result.errors}"
+        f"{name:<28} {n:6d} req in {elapsed:5.1f} s  {n / elapsed:8.1f} req/s  "
+        f"p50 {latency['p50_ms']:7.1f} ms  p99 {latency['p99_ms']:7.1f} ms  errors {result.errors}"
     )
     return result.errors
 
@@ -116,28 +87,23 @@ def main() -> None:
     args = ap.parse_args()
     if not (args.data / "policykg.sqlite").exists():
         raise SystemExit(f"{args.data}: no policykg data here")
-    port = args.port or _free_port()
-    base = f"http://127.0.0.1:{port}"
     errors = 0
-    proc = start_server(args.data, port)
-    try:
+    with (
+        tempfile.TemporaryDirectory(prefix="pkg-api-") as tmp,
+        running(start_policykg(args.data, Path(tmp) / "serve.log", port=args.port or None)) as server,
+    ):
+        base = server.url
         regs = [r["id"] for r in httpx.get(base + "/regulations", timeout=30).json() if r["measures"]]
         if not regs:
             raise SystemExit("no regulation with measures in this store")
-        with httpx.Client(base_url=base, timeout=60) as c:  # warm-up: model, indexes, graph
+        with httpx.Client(base_url=base, timeout=60) as client:  # warm-up: model, indexes, graph
             for q in QUERIES[:3]:
-                c.get("/search", params={"q": q})
+                client.get("/search", params={"q": q})
         print(f"server {base}  data {args.data}  {args.clients} clients × {args.seconds:g} s per phase")
         errors = run_phase("GET /search", base, args.clients, args.seconds, lambda i: f"/search?q={QUERIES[i % len(QUERIES)]}&k=10")
         errors += run_phase(
             "GET /regulations/{id}/measures", base, args.clients, args.seconds, lambda i: f"/regulations/{regs[i % len(regs)]}/measures",
         )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     if errors:
         raise SystemExit(f"{errors} failed requests")
 

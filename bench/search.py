@@ -17,11 +17,9 @@ Measured in one run (the machine is shared and noisy: compare ratios within a ru
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -31,56 +29,21 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import (
+    load_queries,
+    peak_rss_mb,
+    percentiles,
+    pin_threads,
+    reset_peak_rss,
+    rss_mb,
+    synthetic_vectors,
+    timed,
+)
 
-HERE = Path(__file__).resolve().parent
 TARGETS = {"embed_pps": 80.0, "p50_100k_ms": 30.0, "p50_1m_ms": 60.0, "rss_1m_mb": 2048.0}
 RANK_BM25_LIMIT = 100_000  # rank-bm25 scores in pure Python per document: extrapolated beyond this
 DEPTH = 100  # candidates per ranker, as FusionWeights.depth
-
-
-def pin_threads(threads: int) -> None:
-    """Pin torch, faiss and BLAS/OpenMP to ``threads`` cores."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, str(threads))
-    import faiss
-    import torch
-
-    torch.set_num_threads(threads)
-    faiss.omp_set_num_threads(threads)
-
-
-def rss_mb() -> float:
-    import psutil
-
-    return float(psutil.Process().memory_info().rss) / 2**20
-
-
-def peak_rss_mb() -> float:
-    """Peak RSS since the last :func:`reset_peak_rss` (VmHWM; ru_maxrss where /proc is missing)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-
-
-def reset_peak_rss() -> None:
-    """Reset VmHWM to the current RSS (Linux >= 4.0), so a later peak excludes e.g. model loading."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def percentiles(samples: Sequence[float]) -> dict[str, float]:
-    arr = np.asarray(samples, dtype=np.float64) * 1000
-    return {"p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)), "n": len(arr)}
-
-
-def load_queries(path: Path, n: int) -> list[str]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line)["q"] for line in fh if line.strip()][:n]
+P50_P95 = (50, 95)
 
 
 def encoder_name(backend: str) -> str:
@@ -109,7 +72,7 @@ def bench_embedding(data: Path, backends: list[str], sample: int | None, rounds:
         encoders[b] = make_encoder(encoder_name(b), threads=threads)
         encoders[b].encode_passages(texts[:8])  # warm-up
         print(f"  loaded {b} encoder in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    queries = load_queries(HERE / "data" / "queries.jsonl", 20)
+    queries = load_queries(20)
     times: dict[str, list[float]] = {b: [] for b in backends}
     cpu: dict[str, list[float]] = {b: [] for b in backends}
     qtimes: dict[str, list[float]] = {b: [] for b in backends}
@@ -128,7 +91,7 @@ def bench_embedding(data: Path, backends: list[str], sample: int | None, rounds:
     for b in backends:
         best = float(np.median(times[b]))
         out[b] = {
-            "passages_per_s": len(texts) / best, "seconds": best, "query_encode": percentiles(qtimes[b]),
+            "passages_per_s": len(texts) / best, "seconds": best, "query_encode": percentiles(qtimes[b], P50_P95),
             # CPU seconds: less sensitive than wall time to other jobs on a shared machine
             "passages_per_cpu_s": len(texts) / float(np.median(cpu[b])),
         }  # fmt: skip
@@ -146,7 +109,6 @@ def bench_embedding(data: Path, backends: list[str], sample: int | None, rounds:
 
 def synthetic(data: Path, n: int, sigma: float) -> tuple[np.ndarray, np.ndarray, list[list[str]], int]:
     """``n`` ids, vectors (real + noise, renormalised), token lists (real, replicated), number of real ones."""
-    from bench.scale import synthetic_vectors
     from policykg.api.kb import KnowledgeBase
 
     kb = KnowledgeBase(data)
@@ -160,14 +122,7 @@ def synthetic(data: Path, n: int, sigma: float) -> tuple[np.ndarray, np.ndarray,
 
 def timed_queries(queries: Sequence[Any], run: Callable[[Any], object], warmup: int = 3) -> dict[str, float]:
     """p50/p95 of ``run`` over ``queries`` (after ``warmup`` untimed calls)."""
-    for q in queries[:warmup]:
-        run(q)
-    samples = []
-    for q in queries:
-        t0 = time.perf_counter()
-        run(q)
-        samples.append(time.perf_counter() - t0)
-    return percentiles(samples)
+    return timed(queries, run, warmup=warmup, points=P50_P95)
 
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
@@ -182,7 +137,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     n = args.worker
     res: dict[str, Any] = {"scale": n, "threads": threads}
     encoder = load_encoder(encoder_name(args.backend))
-    queries = load_queries(HERE / "data" / "queries.jsonl", args.queries)
+    queries = load_queries(args.queries)
     encoder.encode_queries(queries[:2])
     for q in queries:
         tokenize(q)  # jieba's dictionary loads on first use

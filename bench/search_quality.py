@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from policykg.api.kb import KnowledgeBase
 from policykg.search.evaluation import Judge, load_queries, score
 from policykg.search.searcher import Filters
 
-HERE = Path(__file__).resolve().parent
+from common import QUERIES_FILE
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("policykg-data"))
-    ap.add_argument("--queries", type=Path, default=HERE / "data" / "queries.jsonl")
+    ap.add_argument("--queries", type=Path, default=QUERIES_FILE)
     ap.add_argument("--sweep", action="store_true", help="grid over fusion weights")
     args = ap.parse_args()
     kb = KnowledgeBase(args.data)

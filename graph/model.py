@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 DocType = Literal["report", "regulation"]
 MeasureStatus = Literal["done", "planned"]
 LinkMethod = Literal["citation", "alias", "topic", "semantic"]
 RegulationKind = Literal["law", "regulation", "rules", "policy", "other"]
 
-LINK_METHODS: tuple[LinkMethod, ...] = ("citation", "alias", "topic", "semantic")
+class InvalidChoice(ValueError):
+    """A value that is not one of a Literal type's values (one line naming what and the choices)."""
+
+
+def check_choice(value: Any, choices: Any, what: str) -> Any:
+    """``value`` if it is None or one of the values of the Literal type ``choices``; else InvalidChoice.
+
+    The one check behind every --type/doc_type/status/method/engine given by a user (CLI, HTTP, manifest).
+    """
+    allowed = get_args(choices)
+    if value is not None and value not in allowed:
+        raise InvalidChoice(f"{what} must be {' or '.join(map(str, allowed))}, not {value!r}")
+    return value
 
 
 def stable_id(prefix: str, *parts: str, length: int = 12) -> str:

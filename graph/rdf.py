@@ -1,13 +1,18 @@
-"""RDF view of the graph (ELI, W3C ORG, PROV-O, Web Annotation, SKOS, Dublin Core) and read-only SPARQL."""
+"""The graph as RDF: vocabularies (ELI, W3C ORG, PROV-O, Web Annotation, SKOS, Dublin Core), node URIs, triples.
+
+:func:`build_rdf` is the whole graph; :func:`shared_graph` (regulations and units),
+:func:`document_graph` (one document) and :func:`links_graph` (links as annotations, per document)
+are the named graphs a SPARQL server is kept in step with. SPARQL itself runs in :mod:`.sparql`.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, PROV, SKOS
 
+from policykg.graph.readmodels import DocumentSummary
 from policykg.graph.store import SQLiteStore
 
 BASE = "https://policykg.org/id/"
@@ -81,21 +86,21 @@ def shared_graph(store: SQLiteStore) -> Graph:
     return g
 
 
-def document_graph(store: SQLiteStore, d: dict[str, Any]) -> Graph:
-    """One document (a row of ``store.documents()``) with its measures, articles and indicators."""
+def document_graph(store: SQLiteStore, d: DocumentSummary) -> Graph:
+    """One document (an item of ``store.documents()``) with its measures, articles and indicators."""
     g = _bind(Graph())
     add = g.add
-    s = uri(d["id"])
-    add((s, RDF.type, PKG.Report if d["doc_type"] == "report" else ELI.LegalExpression))
-    add((s, DCTERMS.title, Literal(d["title"], lang="zh")))
-    add((s, DCTERMS.source, Literal(d["path"])))
-    if d["issuer"]:
-        add((s, DCTERMS.publisher, Literal(d["issuer"], lang="zh")))
-    if (y := _year(d["year"])) is not None:
+    s = uri(d.id)
+    add((s, RDF.type, PKG.Report if d.doc_type == "report" else ELI.LegalExpression))
+    add((s, DCTERMS.title, Literal(d.title, lang="zh")))
+    add((s, DCTERMS.source, Literal(d.path)))
+    if d.issuer:
+        add((s, DCTERMS.publisher, Literal(d.issuer, lang="zh")))
+    if (y := _year(d.year)) is not None:
         add((s, DCTERMS.temporal, y))
-    if d["published"]:
-        add((s, DCTERMS.issued, Literal(d["published"])))
-    for a in store.articles(doc_id=d["id"]):
+    if d.published:
+        add((s, DCTERMS.issued, Literal(d.published)))
+    for a in store.articles(doc_id=d.id):
         s = uri(a.id)
         add((s, RDF.type, ELI.LegalResourceSubdivision))
         add((s, ELI.is_part_of, uri(a.regulation_id)))
@@ -103,7 +108,7 @@ def document_graph(store: SQLiteStore, d: dict[str, Any]) -> Graph:
         add((s, ELI.number, Literal(a.label, lang="zh")))
         add((s, PKG.articleNumber, Literal(a.number)))
         add((s, ELI.description, Literal(a.text, lang="zh")))
-    for m in store.measures(d["id"]):
+    for m in store.measures(d.id):
         s = uri(m.id)
         add((s, RDF.type, PKG.Measure))
         add((s, RDFS.label, Literal(m.title, lang="zh")))
@@ -117,7 +122,7 @@ def document_graph(store: SQLiteStore, d: dict[str, Any]) -> Graph:
         for unit_id in m.units:
             add((s, PKG.responsibleUnit, uri(unit_id)))
             add((s, PROV.wasAttributedTo, uri(unit_id)))
-    for ind in store.indicators(d["id"]):
+    for ind in store.indicators(d.id):
         s = uri(ind.id)
         add((s, RDF.type, PKG.Indicator))
         add((s, RDFS.label, Literal(ind.name, lang="zh")))
@@ -135,7 +140,7 @@ def document_graph(store: SQLiteStore, d: dict[str, Any]) -> Graph:
 
 def links_graph(store: SQLiteStore) -> dict[str, Graph]:
     """Measure → Regulation links as Web Annotations (evidence quote and offsets), per document."""
-    doc_of = {r["id"]: r["doc_id"] for r in store.query("SELECT id, doc_id FROM measures")}
+    doc_of = store.measure_document_ids()
     out: dict[str, Graph] = {}
     for link in store.links():
         doc_id = doc_of.get(link.measure_id)
@@ -146,24 +151,24 @@ def links_graph(store: SQLiteStore) -> dict[str, Graph]:
             g = out[doc_id] = _bind(Graph())
         add = g.add
         ev = link.evidence
-        mu, ru = uri(link.measure_id), uri(link.regulation_id)
-        add((mu, PKG.implements, ru))
+        measure, regulation = uri(link.measure_id), uri(link.regulation_id)
+        add((measure, PKG.implements, regulation))
         key = f"{link.measure_id}|{link.regulation_id}|{ev.method}|{ev.start}|{ev.end}|{link.article_id or ''}"
-        ann = URIRef(f"{BASE}evidence/{hashlib.sha1(key.encode()).hexdigest()[:20]}")
-        target, pos, quote = URIRef(f"{ann}#target"), URIRef(f"{ann}#position"), URIRef(f"{ann}#quote")
-        add((ann, RDF.type, OA.Annotation))
-        add((ann, RDF.type, PKG.Evidence))
-        add((ann, OA.motivatedBy, OA.linking))
-        add((ann, PKG.measure, mu))
-        add((ann, OA.hasBody, ru))
-        add((ann, PKG.method, Literal(ev.method)))
-        add((ann, PKG.score, Literal(ev.score, datatype=XSD.decimal)))
+        annotation = URIRef(f"{BASE}evidence/{hashlib.sha1(key.encode()).hexdigest()[:20]}")
+        target, pos, quote = URIRef(f"{annotation}#target"), URIRef(f"{annotation}#position"), URIRef(f"{annotation}#quote")
+        add((annotation, RDF.type, OA.Annotation))
+        add((annotation, RDF.type, PKG.Evidence))
+        add((annotation, OA.motivatedBy, OA.linking))
+        add((annotation, PKG.measure, measure))
+        add((annotation, OA.hasBody, regulation))
+        add((annotation, PKG.method, Literal(ev.method)))
+        add((annotation, PKG.score, Literal(ev.score, datatype=XSD.decimal)))
         if ev.article:
-            add((ann, PKG.article, Literal(ev.article, lang="zh")))
+            add((annotation, PKG.article, Literal(ev.article, lang="zh")))
         if link.article_id:
-            add((ann, PKG.articleResource, uri(link.article_id)))
-            add((mu, PKG.implementsArticle, uri(link.article_id)))
-        add((ann, OA.hasTarget, target))
+            add((annotation, PKG.articleResource, uri(link.article_id)))
+            add((measure, PKG.implementsArticle, uri(link.article_id)))
+        add((annotation, OA.hasTarget, target))
         add((target, OA.hasSource, uri(doc_id)))
         add((target, OA.hasSelector, pos))
         add((pos, RDF.type, OA.TextPositionSelector))
@@ -172,5 +177,5 @@ def links_graph(store: SQLiteStore) -> dict[str, Graph]:
         add((target, OA.hasSelector, quote))
         add((quote, RDF.type, OA.TextQuoteSelector))
         add((quote, OA.exact, Literal(ev.quote, lang="zh")))
-        add((ann, PROV.wasDerivedFrom, uri(doc_id)))
+        add((annotation, PROV.wasDerivedFrom, uri(doc_id)))
     return out

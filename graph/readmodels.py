@@ -92,7 +92,15 @@ class ArticleText:
 class RegulationDetail(RegulationBrief):
     """A regulation and the articles of its current full text."""
 
-    articles: list[ArticleText] = field(default_factory=list)
+    articles: list[ArticleText]
+
+
+@dataclass(kw_only=True)
+class RegulationMeasures:
+    """Which measures implement a regulation (each with its evidence)."""
+
+    regulation: RegulationRef
+    measures: list[MeasureEvidence]
 
 
 # ---------------------------------------------------------------- measures
@@ -103,52 +111,35 @@ class MeasureBrief:
     id: str
     title: str
     text: str
-    year: int | None = None
+    year: int | None  # the year it reports on or plans for (None: the report has no year)
     status: str
     start: int
     end: int
     document: DocumentRef
     section: str
-    units: list[UnitRef] = field(default_factory=list)
+    units: list[UnitRef]
 
 
 @dataclass(kw_only=True)
 class MeasureEvidence(MeasureBrief):
     """A measure implementing a regulation, with every piece of evidence for it (best method first)."""
 
-    evidence: list[Evidence] = field(default_factory=list)
+    evidence: list[Evidence]
 
 
 @dataclass(kw_only=True)
-class RegulationMeasures:
-    """Which measures implement a regulation."""
-
-    regulation: RegulationRef
-    measures: list[MeasureEvidence] = field(default_factory=list)
-
-
-@dataclass(kw_only=True)
-class MeasureLink:
-    """A link of a measure: the regulation it implements and the evidence, flat."""
+class MeasureLink(Evidence):
+    """A link of a measure: the regulation it implements and the evidence, flat (the fields of ``Evidence``)."""
 
     regulation: UnitRef
-    method: str
-    quote: str
-    start: int
-    end: int
-    score: float
-    article: str | None = None
-    mention: str | None = None
-    mention_start: int | None = None
-    mention_end: int | None = None
 
 
 @dataclass(kw_only=True)
 class MeasureDetail(MeasureBrief):
     """A measure, the regulations it implements and the figures it states."""
 
-    links: list[MeasureLink] = field(default_factory=list)
-    indicators: list[Indicator] = field(default_factory=list)
+    links: list[MeasureLink]
+    indicators: list[Indicator]
 
 
 # ---------------------------------------------------------------- units
@@ -175,8 +166,8 @@ class UnitDetail(UnitBrief):
     """A unit, its parent and sub-units, and the measures it is responsible for."""
 
     parent: UnitBrief | None = None
-    children: list[UnitBrief] = field(default_factory=list)
-    measures: list[MeasureBrief] = field(default_factory=list)
+    children: list[UnitBrief]
+    measures: list[MeasureBrief]
 
 
 # ---------------------------------------------------------------- documents

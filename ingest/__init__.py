@@ -1,0 +1,1 @@
+"""From files to the graph: readers, structure parsing, extraction, passages and the ingest pipeline."""

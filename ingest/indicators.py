@@ -1,28 +1,144 @@
-"""Indicator series: the targets and actuals of 政府工作报告-style reports, by canonical name.
+"""Indicators: the figures a report states, found two ways, both read by the same value grammar.
+
+* :func:`measure_indicators` — every figure with a unit inside a measure (现场检查40次 → 现场检查, 40, 次),
+  named by the words before it; stored at ingest.
+* :func:`series_indicators` — the canonical indicators of 政府工作报告-style reports by name, targets and
+  actuals (computed at query time by the across-years code).
 
 ``国内生产总值增长6%－6.5%`` in the plan of the report on 2018 is a *target* for 2019 (range 6–6.5 %),
-``国内生产总值达到99.1万亿元，增长6.1%`` in its review an *actual* for 2018. Names are canonical, with
-their variants grouped (国内生产总值增长 / 经济增长 / GDP增长). Full- and half-width digits and signs
-are the same. Every value keeps its quote and ``[start, end)`` offsets into the stored text.
+``国内生产总值达到99.1万亿元，增长6.1%`` in its review an *actual* for 2018. Canonical names group their
+variants (国内生产总值增长 / 经济增长 / GDP增长). Full- and half-width digits and signs are the same. Every
+value keeps its quote and ``[start, end)`` offsets into the stored text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from policykg.graph.model import Document, Indicator, stable_id
+from policykg.graph.model import Document, Indicator, Measure, stable_id
+
+# ---------------------------------------------------------------- the value grammar both extractors share
 
 FULLWIDTH = str.maketrans("０１２３４５６７８９．％－～", "0123456789.%-~")
-NUM = r"[0-9０-９]+(?:[.．][0-9０-９]+)?"
+NUMBER = r"[0-9０-９]+(?:[.．][0-9０-９]+)?"
+BOUNDS = {"以上": "at least", "以下": "at most", "以内": "at most"}
+
+
+def parse_number(raw: str) -> float:
+    """A number as written, full- or half-width: ４.５ → 4.5."""
+    return float(raw.translate(FULLWIDTH))
+
+
+def _inside(pos: int, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``pos`` falls in one of the ``[start, end)`` spans."""
+    return any(s <= pos < e for s, e in spans)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A stated value: ``low`` (the value itself), ``high`` (the end of a range), its bound and whether it is
+    approximate (余/多/左右)."""
+
+    low: float
+    high: float | None = None
+    bound: str | None = None  # "at least" | "at most" | None
+    approximate: bool = False
+
+
+def read_figure(match: re.Match[str]) -> Figure:
+    """The figure of a match with the groups ``value``, ``high``, ``approx`` and ``bound``."""
+    bound_word = match.group("bound") or ""
+    return Figure(
+        low=parse_number(match.group("value")),
+        high=parse_number(match.group("high")) if match.group("high") else None,
+        bound=BOUNDS.get(bound_word),
+        approximate=bool(match.group("approx")) or bound_word == "左右",
+    )
+
+
+def _indicator(
+    doc: Document, indicator_id: str, measure_id: str | None, name: str, figure: Figure, unit: str,
+    start: int, end: int, quote_start: int, year: int | None, kind: str,
+) -> Indicator:
+    return Indicator(
+        id=indicator_id,
+        measure_id=measure_id,
+        doc_id=doc.id,
+        name=name,
+        value=figure.low,
+        unit=unit,
+        start=start,
+        end=end,
+        quote=doc.text[quote_start:end],
+        year=year,
+        kind=kind,
+        low=figure.low,
+        high=figure.high if figure.high is not None else figure.low,
+        bound=figure.bound,
+        approximate=figure.approximate,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- figures inside measures
+
+MEASURE_FIGURE_RE = re.compile(
+    rf"(?P<value>{NUMBER})(?:\s*(?P<pct1>[%％])?\s*[－\-—~～至到]\s*(?P<high>{NUMBER}))?"
+    r"(?P<approx>余|多)?(?P<scale>万|亿)?"
+    r"(?P<unit>[%％]|个百分点|件次|人次|万元|亿元|万人|万户|万亩|万吨|万斤|亿斤|公里|平方公里|个|项|次|名|件|人|条|篇|期|家|所|批|场|份|户|元|天|小时|倍|座|套|辆|吨|亩)"
+    r"(?P<bound>以上|以下|以内|左右)?"
+)
+NAME_DELIMS = re.compile(r"[，。；：、“”‘’（）《》()\s,;:]")
+NAME_TRIM_RIGHT = re.compile(r"(?:达到|达|为|共|约|超过|突破|累计|增加|减少|下降|增长|提高|是)+$")
+NAME_TRIM_LEFT = re.compile(r"^(?:我局|本局|其中|全年|共|累计|今年|全市|全国)+")
+TARGET_WORDS = re.compile(r"目标|预期|力争|拟|要|计划|确保")
+
+
+def measure_indicators(
+    doc: Document, measures: Iterable[Measure], planned_spans: Sequence[tuple[int, int]]
+) -> list[Indicator]:
+    """Figures with units inside measures (现场检查40次 → 现场检查, 40, 次), named by the words before them;
+    targets inside ``planned_spans`` or after a target word (目标, 力争 …), actuals elsewhere."""
+    indicators: list[Indicator] = []
+    for measure in measures:
+        text = measure.text
+        for m in MEASURE_FIGURE_RE.finditer(text):
+            unit = m.group("unit").translate(FULLWIDTH)
+            after = text[m.end() : m.end() + 1]
+            if unit in ("个", "条") and after in "月项":  # 3个月, 条款
+                continue
+            if re.match(r"[年月日号]", after) or re.match(r"[0-9０-９]", text[m.start() - 1 : m.start()] or "x"):
+                continue
+            left = text[max(0, m.start() - 30) : m.start()]
+            name = NAME_DELIMS.split(left)[-1]
+            name = NAME_TRIM_LEFT.sub("", NAME_TRIM_RIGHT.sub("", name))
+            if len(name) < 2:
+                continue
+            # values keep the unit as written (1.3万亿斤 → 1.3, 万亿斤)
+            if m.group("scale"):
+                unit = m.group("scale") + unit
+            start = measure.start + m.start()
+            end = measure.start + m.end()
+            quote_start = measure.start + max(0, m.start() - len(name) - 2)
+            in_plan = _inside(start, planned_spans)
+            kind = "target" if in_plan or TARGET_WORDS.search(left[-12:]) else "actual"
+            indicators.append(_indicator(
+                doc, stable_id("indicator", doc.id, str(start)), measure.id, name, read_figure(m), unit,
+                start, end, quote_start, measure.year, kind,
+            ))  # fmt: skip
+    return indicators
+
+
+# ---------------------------------------------------------------- canonical series
+
 # a value: 7.5%左右 | 6.5%－7% | 8—8.5% | 1100万人以上 | 1.3万亿斤以上 | 70余人次
-VALUE = (
-    rf"(?P<value>{NUM})\s*(?:[%％]\s*)?(?:[－\-—–~～至到]\s*(?P<high>{NUM}))?"
+SERIES_VALUE = (
+    rf"(?P<value>{NUMBER})\s*(?:[%％]\s*)?(?:[－\-—–~～至到]\s*(?P<high>{NUMBER}))?"
     r"(?P<approx>余|多)?(?P<unit>[%％]|个百分点|(?:万亿|万|亿)?(?:人次|件次|人|名|斤|吨|元|个|件|项|户)|万亿|万|亿)"
     r"(?P<bound>以上|以下|以内|左右)?"
 )
-TOTAL = rf"(?:(?:达到|达|超过|突破|增加到|总量)?\s*{NUM}\s*(?:万亿|亿)元\s*[，、,]\s*)?"
+TOTAL = rf"(?:(?:达到|达|超过|突破|增加到|总量)?\s*{NUMBER}\s*(?:万亿|亿)元\s*[，、,]\s*)?"
 GROWTH = TOTAL + r"(?:比上年|同比|全年|实际)?(?:增长|增速)(?:为|达到|达|是)?\s*"
 LEVEL = r"(?:全年|年末|年均)?(?:控制在|降到|降至|下降到|保持在|稳定在|为|达到|达|是)?\s*"
 COUNT = r"(?:全年|累计)?(?:达到|达|超过|为|共|总数达|总数为|总数)?\s*"
@@ -75,7 +191,7 @@ ALIASES: dict[str, str] = {
 }
 NONE_HAPPENED = re.compile(r"(?:未发生|没有发生|无)(?P<what>行政复议)(?:[、和及][^，。；]{1,8})?案件")
 _COMPILED = [
-    (spec, re.compile(rf"(?P<subject>{spec.subject})(?P<gap>{spec.connector}){VALUE}"), re.compile(spec.skip_before) if spec.skip_before else None)
+    (spec, re.compile(rf"(?P<subject>{spec.subject})(?P<gap>{spec.connector}){SERIES_VALUE}"), re.compile(spec.skip_before) if spec.skip_before else None)
     for spec in SPECS
 ]
 MULTI_YEAR_TITLE = re.compile(r"十[二三四五]五|五年")
@@ -89,39 +205,13 @@ def canonical_name(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-def _num(raw: str) -> float:
-    return float(raw.translate(FULLWIDTH))
-
-
-def _inside(pos: int, spans: Sequence[tuple[int, int]]) -> bool:
-    return any(s <= pos < e for s, e in spans)
-
-
-def _year(doc: Document, target: bool) -> int | None:
-    if doc.year is None:
-        return None
-    return doc.year + 1 if target else doc.year
-
-
-def _indicator(doc: Document, name: str, start: int, end: int, value: float, high: float | None, unit: str,
-               bound: str | None, approximate: bool, target: bool) -> Indicator:
-    return Indicator(
-        id=stable_id("indicator", doc.id, "series", name, str(start)),
-        measure_id=None,
-        doc_id=doc.id,
-        name=name,
-        value=value,
-        unit=unit,
-        start=start,
-        end=end,
-        quote=doc.text[start:end],
-        year=_year(doc, target),
-        kind="target" if target else "actual",
-        low=value,
-        high=high if high is not None else value,
-        bound=bound,
-        approximate=approximate,
-    )
+def _series_indicator(doc: Document, name: str, figure: Figure, unit: str, start: int, end: int, target: bool) -> Indicator:
+    """A value of the series ``name``; a target is for the year after the one ``doc`` reviews."""
+    year = None if doc.year is None else doc.year + 1 if target else doc.year
+    return _indicator(
+        doc, stable_id("indicator", doc.id, "series", name, str(start)), None, name, figure, unit,
+        start, end, start, year, "target" if target else "actual",
+    )  # fmt: skip
 
 
 def series_indicators(
@@ -132,10 +222,10 @@ def series_indicators(
     Nothing inside ``multi_year_spans`` (sections on a five-year plan) is a year's value."""
     text = doc.text
     found: dict[tuple[str, int], Indicator] = {}
-    for spec, rx, skip in _COMPILED:
-        for m in rx.finditer(text):
-            s = m.start("subject")
-            if skip is not None and skip.search(text[max(0, s - 4): s]):
+    for spec, pattern, skip in _COMPILED:
+        for m in pattern.finditer(text):
+            subject_start = m.start("subject")
+            if skip is not None and skip.search(text[max(0, subject_start - 4) : subject_start]):
                 continue
             if re.search(r"年均|平均|[。；！？]", m.group("gap")):  # averages over years, another sentence
                 continue
@@ -144,31 +234,28 @@ def series_indicators(
                 continue
             if spec.percent is False and unit in ("%", "个百分点"):
                 continue
-            after = text[m.end(): m.end() + 1]
+            after = text[m.end() : m.end() + 1]
             if after and (re.match(r"[0-9０-９.．年月日]", after)):
                 continue
-            sentence_start = max(text.rfind(c, 0, s) for c in "。；！？\n") + 1
-            lead = text[sentence_start: s]
-            paragraph = text[text.rfind("\n", 0, s) + 1: s]
-            if _inside(s, multi_year_spans) or MULTI_YEAR.search(lead) or MULTI_YEAR_PARAGRAPH.search(paragraph):  # five-year totals and plans are not a year's value
+            sentence_start = max(text.rfind(c, 0, subject_start) for c in "。；！？\n") + 1
+            lead = text[sentence_start:subject_start]
+            paragraph = text[text.rfind("\n", 0, subject_start) + 1 : subject_start]
+            # five-year totals and plans are not a year's value
+            if _inside(subject_start, multi_year_spans) or MULTI_YEAR.search(lead) or MULTI_YEAR_PARAGRAPH.search(paragraph):
                 continue
-            target = _inside(s, planned_spans) or bool(re.search(r"预期目标|目标是|目标为|力争", lead))
+            target = _inside(subject_start, planned_spans) or bool(re.search(r"预期目标|目标是|目标为|力争", lead))
             if re.search(r"过去一年|去年|上年", lead) and not re.search(r"今年|目标", lead):
                 target = False
-            low = _num(m.group("value"))
-            high = _num(m.group("high")) if m.group("high") else None
-            if high is not None and high < low:
+            figure = read_figure(m)
+            if figure.high is not None and figure.high < figure.low:
                 continue
-            bound_word = m.group("bound") or ""
-            bound = {"以上": "at least", "以下": "at most", "以内": "at most"}.get(bound_word)
-            approx = bool(m.group("approx")) or bound_word == "左右"
-            key = (spec.name, s)
+            key = (spec.name, subject_start)
             if key not in found:
-                found[key] = _indicator(doc, spec.name, s, m.end(), low, high, unit, bound, approx, target)
+                found[key] = _series_indicator(doc, spec.name, figure, unit, subject_start, m.end(), target)
     for m in NONE_HAPPENED.finditer(text):
         name = "行政复议案件"
-        found.setdefault((name, m.start()), _indicator(
-            doc, name, m.start(), m.end(), 0.0, None, "件", None, False, _inside(m.start(), planned_spans)))
+        found.setdefault((name, m.start()), _series_indicator(
+            doc, name, Figure(0.0), "件", m.start(), m.end(), _inside(m.start(), planned_spans)))  # fmt: skip
     # a value claimed by two names (信访人次 and 信访事项 on 信访事项30余件次) goes to the longer name
     by_end: dict[int, Indicator] = {}
     for ind in sorted(found.values(), key=lambda i: (i.end, i.start)):
@@ -179,9 +266,9 @@ def series_indicators(
     seen: set[tuple[object, ...]] = set()
     out: list[Indicator] = []
     for ind in sorted(by_end.values(), key=lambda i: i.start):
-        key2 = (ind.name, ind.year, ind.kind, ind.low, ind.high, ind.bound, ind.approximate, ind.unit)
-        if key2 not in seen:
-            seen.add(key2)
+        value_key = (ind.name, ind.year, ind.kind, ind.low, ind.high, ind.bound, ind.approximate, ind.unit)
+        if value_key not in seen:
+            seen.add(value_key)
             out.append(ind)
     return out
 

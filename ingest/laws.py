@@ -1,4 +1,5 @@
-"""Names of laws and regulations: kind, canonical key, aliases, subject matter, jurisdiction."""
+"""Names of laws and regulations, from the name alone: kind (law / regulation / rules / policy), canonical key,
+formal name and short names, subject matter (topic), jurisdiction; and the national laws named without 《》."""
 
 from __future__ import annotations
 
@@ -80,9 +81,9 @@ def regulation_kind(name: str) -> RegulationKind | None:
 
 def strip_version(name: str) -> str:
     """中华人民共和国行政处罚法（2021年修订） → 中华人民共和国行政处罚法."""
-    prev = None
-    while prev != name:
-        prev = name
+    before = None
+    while before != name:  # 条例（2011年修订）（试行） has two
+        before = name
         name = VERSION_SUFFIX.sub("", name).strip()
     return name
 
@@ -99,9 +100,9 @@ def regulation_key(name: str) -> str:
 def jurisdiction_of(name: str) -> str | None:
     """北京市实验动物管理条例 → 北京市; national names → None."""
     clean = regulation_key(name)
-    m = LOCAL_PREFIX.match(clean)
-    if m and not clean.startswith(("国务院", "国家")):
-        return m.group(1)
+    prefix = LOCAL_PREFIX.match(clean)
+    if prefix and not clean.startswith(("国务院", "国家")):
+        return prefix.group(1)
     return None
 
 
@@ -111,9 +112,9 @@ def topic_of(name: str) -> str | None:
     Returns None where what is left is too short or too generic to link precisely.
     """
     key = regulation_key(name)
-    j = jurisdiction_of(key)
-    if j:
-        key = key[len(j) :]
+    jurisdiction = jurisdiction_of(key)
+    if jurisdiction:
+        key = key[len(jurisdiction) :]
     for prefix in TOPIC_PREFIXES:
         if key.startswith(prefix):
             key = key[len(prefix) :]
@@ -155,4 +156,4 @@ def bare_mention_names(name: str) -> list[str]:
     """Names that count without 《》: the short names of national laws (宪法, 民法典, 行政处罚法)."""
     if regulation_kind(name) != "law" or jurisdiction_of(name):
         return []
-    return [n for n in short_names(name) if len(n) >= 2 and (n.endswith("法") or n.endswith("法典"))]
+    return [short for short in short_names(name) if len(short) >= 2 and short.endswith(("法", "法典"))]

@@ -1,68 +1,104 @@
-"""From a file to an Extraction: read, infer metadata, parse, extract. Plain functions."""
+"""The ingest pipeline, top to bottom, as plain functions:
+
+collect → read → extract → cut passages → embed → store → link (rules, then semantic) → sync
+servers → refresh indexes.
+
+:func:`run` is the whole of it. The per-document part (read → … → embed) is :class:`DocumentStep`,
+which every engine runs (``policykg.ingest.engines``: in this process, or on Ray). Collaborators
+from other packages (encoder, tokenizer, semantic linker, servers, indexes) come in as arguments
+typed by ``policykg.ingest.protocols``.
+"""
 
 from __future__ import annotations
 
-import csv
 import json
+import logging
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-from policykg.graph.model import DocType, Document, Extraction, content_hash, stable_id
+import numpy as np
+
+from policykg.graph.model import Document, Extraction, Regulation, content_hash, stable_id
+from policykg.graph.store import SQLiteStore
 from policykg.ingest.extract import extract
-from policykg.ingest.laws import regulation_kind
-from policykg.ingest.readers import RawDocument, ReadError, read_document
-from policykg.ingest.structure import ARTICLE_RE, iter_lines
+from policykg.ingest.linking import rule_links
+from policykg.ingest.metadata import Metadata, infer_metadata
+from policykg.ingest.passages import make_passages
+from policykg.ingest.protocols import Encoder, Indexer, Linker, Syncer, Tokenizer
+from policykg.ingest.readers import SUPPORTED_SUFFIXES, ReadError, read_document
+
+log = logging.getLogger(__name__)
 
 SKIP_NAMES = re.compile(r"^(readme|license|licence|changelog)(\.|$)|\.csv$", re.IGNORECASE)
+Progress = Callable[[str, int, int], None]  # (file name, index, total)
 
 
 @dataclass
-class Metadata:
-    """What the user says about a file (manifest row or command-line options); None = infer."""
+class IngestReport:
+    """What an ingest did, file by file."""
 
-    doc_type: DocType | None = None
-    title: str | None = None
-    issuer: str | None = None
-    year: int | None = None
-    published: str | None = None
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # one line each: "<file>: <reason>"
+    seconds: float = 0.0
 
-
-class ManifestError(Exception):
-    """The manifest CSV cannot be used."""
-
-
-def read_manifest(path: Path) -> dict[Path, Metadata]:
-    """Rows of a manifest CSV (path, doc_type, title, issuer, year, published), keyed by resolved path."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ManifestError(f"{path}: cannot read manifest ({exc})") from exc
-    if rows and "path" not in rows[0]:
-        raise ManifestError(f"{path}: manifest has no 'path' column")
-    out: dict[Path, Metadata] = {}
-    for i, row in enumerate(rows, start=2):
-        doc_type = (row.get("doc_type") or "").strip() or None
-        if doc_type not in (None, "report", "regulation"):
-            raise ManifestError(f"{path}:{i}: doc_type must be report or regulation, not {doc_type!r}")
-        year = (row.get("year") or "").strip()
-        if year and not year.isdigit():
-            raise ManifestError(f"{path}:{i}: year must be a number, not {year!r}")
-        out[(path.parent / row["path"]).resolve()] = Metadata(
-            doc_type,  # type: ignore[arg-type]
-            (row.get("title") or "").strip() or None,
-            (row.get("issuer") or "").strip() or None,
-            int(year) if year else None,
-            (row.get("published") or "").strip() or None,
-        )
-    return out
+    @property
+    def ok(self) -> bool:
+        return not self.failed
 
 
-def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
+@dataclass
+class Prepared:
+    """A file read and extracted: its document, everything found in it, and its fingerprint."""
+
+    document: Document
+    extraction: Extraction
+    fingerprint: str  # text + metadata: a change of either is a new version
+
+
+@dataclass
+class Embedded:
+    """A prepared document with its passages cut, embedded and tokenised: ready to store."""
+
+    prepared: Prepared
+    vectors: np.ndarray | None
+    tokens: list[str]  # per passage, its BM25 words joined by spaces
+
+
+@dataclass
+class Known:
+    """The documents the store holds (kept up to date by the run): a file matching one adds nothing."""
+
+    fingerprints: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
+    doc_ids: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, store: SQLiteStore) -> Known:
+        docs = store.documents()
+        return cls(set(store.fingerprints()), {d.path for d in docs}, {d.id for d in docs})
+
+    def __contains__(self, prepared: object) -> bool:
+        """Same fingerprint, or the same text under another path than its own."""
+        if not isinstance(prepared, Prepared):
+            return False
+        doc = prepared.document
+        return prepared.fingerprint in self.fingerprints or (doc.path not in self.paths and doc.id in self.doc_ids)
+
+    def add(self, prepared: Prepared) -> None:
+        self.fingerprints.add(prepared.fingerprint)
+        self.paths.add(prepared.document.path)
+        self.doc_ids.add(prepared.document.id)
+
+
+# ---------------------------------------------------------------- collect
+def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
     """Files to ingest (directories walked recursively) and one-line problems with the paths."""
-    from policykg.ingest.readers import SUPPORTED_SUFFIXES
-
     files: list[Path] = []
     problems: list[str] = []
     for p in paths:
@@ -78,65 +114,7 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
     return list(dict.fromkeys(files)), problems
 
 
-def _count_articles(text: str) -> int:
-    return sum(1 for line in iter_lines(text) if ARTICLE_RE.match(line.text))
-
-
-def infer_metadata(raw: RawDocument, given: Metadata) -> Metadata:
-    """Fill what the user did not say from the text and the file name."""
-    text = raw.text
-    first = next(iter_lines(text), None)
-    first_text = first.text.lstrip("# ").strip() if first else ""
-    if not first_text or first_text.endswith(("：", ":")) or len(first_text) > 60:
-        first_text = ""
-    raw_title = raw.title if raw.title and not raw.title.endswith(("：", ":")) else None
-    title = given.title or raw_title or first_text or raw.path.stem
-    is_gwr = "政府工作报告" in title or bool(re.search(r"我代表[^。\n]{2,16}?(?:报告政府工作|作政府工作报告)", text[:600]))
-    doc_type = given.doc_type
-    if doc_type is None:
-        doc_type = "regulation" if regulation_kind(title) and _count_articles(text) >= 3 else "report"
-    published = given.published or raw.published
-    year = given.year
-    issuer = given.issuer
-    if doc_type == "report":
-        head = text[:400]
-        delivered = re.search(r"(20\d{2})年\d{1,2}月\d{1,2}日在", head)
-        if published is None and delivered:
-            published = delivered.group(1)
-        review = re.search(r"(20\d{2})年(?:[^。\n]{0,8})?工作回顾", text[:3000])
-        if year is None:
-            if is_gwr or delivered:
-                src = published or _year_in(raw.path.name)
-                year = int(review.group(1)) if review else (int(src[:4]) - 1 if src else None)
-            else:
-                y = _year_in(title) or _year_in(raw.path.name)
-                year = int(y) if y else None
-        if issuer is None:
-            m = re.search(r"我代表(国务院|[\u4e00-\u9fff]{2,6}?人民政府)", text[:2000])
-            if m:
-                issuer = "中华人民共和国国务院" if m.group(1) == "国务院" else m.group(1)
-            else:
-                pm = re.match(r"^([\u4e00-\u9fff]{2,12}?)(?:20\d{2}年|关于)", title)
-                issuer = pm.group(1) if pm else None
-        if is_gwr and published is None and year is not None:
-            published = str(year + 1)
-        if is_gwr and (title == "政府工作报告" or title == raw.path.stem) and published:
-            title = f"{published[:4]}年{issuer or ''}政府工作报告"
-    return Metadata(doc_type, title, issuer, year, published)
-
-
-def _year_in(s: str) -> str | None:
-    m = re.search(r"(?<!\d)(20\d{2}|19\d{2})(?!\d)", s)
-    return m.group(1) if m else None
-
-
-@dataclass
-class Prepared:
-    document: Document
-    extraction: Extraction
-    fingerprint: str
-
-
+# ---------------------------------------------------------------- read + extract
 def prepare(path: Path, given: Metadata | None = None) -> Prepared:
     """Read and extract one file. Raises ReadError with a one-line reason."""
     raw = read_document(path)
@@ -156,19 +134,173 @@ def prepare(path: Path, given: Metadata | None = None) -> Prepared:
         format=raw.format,
     )
     fingerprint = content_hash(
-        raw.text
-        + json.dumps([doc.title, doc.doc_type, doc.issuer, doc.year, doc.published], ensure_ascii=False)
+        raw.text + json.dumps([doc.title, doc.doc_type, doc.issuer, doc.year, doc.published], ensure_ascii=False)
     )
     return Prepared(doc, extract(doc), fingerprint)
 
 
+# ---------------------------------------------------------------- cut passages + embed
+def embed(prepared: Prepared, encoder: Encoder, tokenizer: Tokenizer, batch_size: int = 32) -> Embedded:
+    """Cut passages, embed them and tokenise them for BM25 (the heavy stage of ingest)."""
+    ex = prepared.extraction
+    ex.passages = make_passages(ex)
+    texts = [p.embed_text for p in ex.passages]
+    vectors = encoder.encode_passages(texts, batch_size=batch_size) if texts else None
+    return Embedded(prepared, vectors, [" ".join(tokenizer.tokenize(t)) for t in texts])
+
+
+class TokenizerFactory(Protocol):
+    """Builds the tokenizer for a document from regulations (the store's and the document's own)."""
+
+    def __call__(self, regulations: Iterable[Regulation]) -> Tokenizer: ...
+
+
+def failure(path: Path, exc: BaseException) -> str:
+    """The one line reported for an unexpected error on one file."""
+    return f"{path.name}: could not be processed ({type(exc).__name__}: {exc})"
+
+
+@dataclass(frozen=True)
+class DocumentStep:
+    """read → extract → cut passages → embed → tokenise, for one file: what every engine runs.
+
+    Picklable (an engine may ship it to other processes). The tokenizer of a document knows the
+    regulation names the store held when the run started and the document's own, so the same file
+    gives the same tokens whichever engine, process or order handles it.
+    """
+
+    tokenizer_for: TokenizerFactory
+    regulations: tuple[Regulation, ...] = ()
+    batch_size: int = 32
+
+    def prepare(self, path: Path, meta: Metadata, known: Known) -> Prepared | str | None:
+        """The file read and extracted; None when the store already holds it; a one-line error."""
+        try:
+            prepared = prepare(path, meta)
+        except ReadError as exc:
+            return str(exc)
+        except Exception as exc:  # a bug on one odd file must not stop the batch
+            log.exception("ingest of %s failed", path)
+            return failure(path, exc)
+        return None if prepared in known else prepared
+
+    def embed(self, prepared: Prepared, encoder: Encoder) -> Embedded | str:
+        """The prepared document embedded and tokenised; a one-line error."""
+        try:
+            tokenizer = self.tokenizer_for([*self.regulations, *prepared.extraction.regulations])
+            return embed(prepared, encoder, tokenizer, self.batch_size)
+        except Exception as exc:
+            log.exception("embedding of %s failed", prepared.document.path)
+            return failure(Path(prepared.document.path), exc)
+
+
+class Engine(Protocol):
+    """Runs the document step over files; yields ``(path, result)`` once per file, in input order.
+
+    ``result`` is an :class:`Embedded` ready to store, None when the file is already stored
+    (``known``), or a one-line error ``"<file name>: <reason>"``.
+    """
+
+    def run(
+        self, items: Sequence[tuple[Path, Metadata]], step: DocumentStep, known: Known,
+    ) -> Iterator[tuple[Path, Embedded | str | None]]: ...
+
+
+# ---------------------------------------------------------------- store
+def store_document(store: SQLiteStore, path: Path, ready: Embedded, report: IngestReport, known: Known) -> None:
+    """Write one embedded document, replacing an older version at its path; a known one adds nothing."""
+    prepared = ready.prepared
+    if prepared in known:
+        report.unchanged.append(str(path))
+        return
+    old = store.find_document(path=prepared.document.path)
+    store.write_document(
+        prepared.extraction, ready.vectors, ready.tokens, replace=old["id"] if old else None, fingerprint=prepared.fingerprint,
+    )
+    if old:
+        known.fingerprints.discard(old["fingerprint"])
+        known.doc_ids.discard(old["id"])
+    known.add(prepared)
+    (report.replaced if old else report.added).append(str(path))
+
+
+# ---------------------------------------------------------------- link
+def link(store: SQLiteStore, linkers: Sequence[Linker] = ()) -> int:
+    """Recompute every Measure → Regulation link: rules (citation, alias, topic), then ``linkers``."""
+    with store.snapshot():
+        documents = {d.id: doc for d in store.documents() if d.doc_type == "report" and (doc := store.document(d.id)) is not None}
+        links = rule_links(documents, store.measures(), store.regulations(), store.citations(), store.articles())
+        for linker in linkers:
+            links += linker(store)
+    store.replace_links(links)
+    return len(links)
+
+
+# ---------------------------------------------------------------- sync + refresh
+def sync(store: SQLiteStore, syncers: Mapping[str, Syncer]) -> dict[str, Any]:
+    """Push what changed to each configured server (``{"graph": …, "vectors": …}``); their answers by name."""
+    return {name: syncer.sync(store) for name, syncer in syncers.items()}
+
+
+# ---------------------------------------------------------------- the whole run
+def run(
+    store: SQLiteStore,
+    items: Sequence[tuple[Path, Metadata]],
+    *,
+    engine: Engine,
+    step: DocumentStep,
+    linkers: Sequence[Linker] = (),
+    syncers: Mapping[str, Syncer] | None = None,
+    indexers: Sequence[Indexer] = (),
+    progress: Progress | None = None,
+    report: IngestReport | None = None,
+) -> IngestReport:
+    """Ingest ``items`` (files with what the user says of them) into ``store``, then link, sync and refresh.
+
+    Bad files are reported, not fatal; the same content twice adds nothing; changed content at a
+    known path replaces the old version. A server that fails stops the run after the store is
+    written (its error propagates; the store stays the record).
+    """
+    started = time.perf_counter()
+    report = report or IngestReport()
+    known = Known.of(store)
+    for i, (path, result) in enumerate(engine.run(items, step, known)):
+        if progress:
+            progress(path.name, i, len(items))
+        if isinstance(result, str):
+            report.failed.append(result)
+        elif result is None:
+            report.unchanged.append(str(path))
+        else:
+            try:
+                store_document(store, path, result, report, known)
+            except Exception as exc:  # one document's write failed (rolled back): report it, go on
+                log.exception("storing %s failed", path)
+                report.failed.append(failure(path, exc))
+    if progress:
+        progress("linking", len(items), len(items))
+    if store.links_dirty():
+        link(store, linkers)
+    sync(store, syncers or {})
+    for index in indexers:
+        index.refresh(write=True)
+    report.seconds += time.perf_counter() - started
+    return report
+
+
 __all__ = [
-    "ManifestError",
-    "Metadata",
+    "DocumentStep",
+    "Embedded",
+    "Engine",
+    "IngestReport",
+    "Known",
     "Prepared",
-    "ReadError",
+    "Progress",
     "collect_files",
-    "infer_metadata",
+    "embed",
+    "link",
     "prepare",
-    "read_manifest",
+    "run",
+    "store_document",
+    "sync",
 ]

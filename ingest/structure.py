@@ -1,4 +1,5 @@
-"""Structure parsing: the heading hierarchy of reports and the 编/章/节/条 of regulations.
+"""Structure parsing: Chinese numerals, the lines of a text, the heading hierarchy of reports (一、 （一） 1. （1）,
+the closing plan marked ``planned``) and the 编/章/节/条 of regulations.
 
 Both parsers work on the stored (normalised) text and return spans into it.
 """
@@ -47,6 +48,8 @@ def cn_to_int(text: str) -> int:
 
 @dataclass
 class Line:
+    """A non-blank line of the text, stripped, with its span."""
+
     start: int
     end: int
     text: str
@@ -82,6 +85,8 @@ NON_MEASURE_SECTION = re.compile(r"不足|问题|差距|原因")
 
 @dataclass
 class Heading:
+    """A heading line: its level (1 一、 … 4 （1）), label, title and where the text after the title starts."""
+
     level: int
     label: str
     title: str
@@ -105,6 +110,7 @@ class Block:
     planned: bool = False
 
     def path(self) -> str:
+        """The labels and titles from the top section down to this one: 一、… > （二）…."""
         parts: list[str] = []
         node: Block | None = self
         while node is not None and node.level > 0:
@@ -121,6 +127,7 @@ def _title_of(rest: str) -> str:
 
 
 def match_heading(line: Line) -> Heading | None:
+    """The heading ``line`` opens, if it opens one."""
     for level, pattern in HEADING_PATTERNS:
         m = pattern.match(line.text)
         if m:
@@ -192,6 +199,7 @@ def _fix_ends(block: Block, text: str) -> None:
 
 
 def walk(block: Block) -> Iterator[Block]:
+    """``block`` and every section below it, depth first, in text order."""
     yield block
     for child in block.children:
         yield from walk(child)
@@ -207,6 +215,8 @@ INFO_END = "<!-- INFO END -->"
 
 @dataclass
 class ParsedArticle:
+    """An article (条) of a regulation, with its span and the chapter (章/节, else 编) it stands in."""
+
     label: str  # 第十五条 (or 第十五条之一)
     number: int
     chapter: str
@@ -217,6 +227,8 @@ class ParsedArticle:
 
 @dataclass
 class ParsedRegulation:
+    """A regulation's title (from its Markdown heading), articles and divisions."""
+
     title: str | None
     articles: list[ParsedArticle]
     divisions: list[tuple[str, str, int]]  # (kind 编/章/节, "第一章 总则", start)
@@ -227,7 +239,7 @@ def parse_regulation(text: str) -> ParsedRegulation:
     title: str | None = None
     articles: list[ParsedArticle] = []
     divisions: list[tuple[str, str, int]] = []
-    current: dict[str, str] = {"编": "", "分编": "", "章": "", "节": ""}
+    current: dict[str, str] = {"编": "", "分编": "", "章": "", "节": ""}  # the division each kind is in now
     open_article: ParsedArticle | None = None
     body_started = INFO_END not in text
     for line in iter_lines(text):
@@ -244,10 +256,10 @@ def parse_regulation(text: str) -> ParsedRegulation:
             continue
         if line.text.startswith(INFO_END):
             continue
-        dm = DIVISION_RE.match(line.text)
-        if dm and len(dm.group(3)) <= 40 and not SENTENCE_END.search(dm.group(3)):
-            kind = dm.group(2)
-            name = f"{dm.group(1)} {dm.group(3).strip()}".strip()
+        division = DIVISION_RE.match(line.text)
+        if division and len(division.group(3)) <= 40 and not SENTENCE_END.search(division.group(3)):
+            kind = division.group(2)
+            name = f"{division.group(1)} {division.group(3).strip()}".strip()
             name = re.sub(r"[\s\u3000]+", " ", name)
             current[kind] = name
             if kind in ("编", "分编"):
@@ -257,11 +269,11 @@ def parse_regulation(text: str) -> ParsedRegulation:
             divisions.append((kind, name, line.start))
             open_article = None
             continue
-        am = ARTICLE_RE.match(line.text)
-        if am:
-            number = cn_to_int(am.group(2))
-            chapter = " ".join(v for k, v in current.items() if v and k in ("章", "节")) or current["编"]
-            open_article = ParsedArticle(am.group(1), number, chapter, line.start, line.end, "")
+        article_head = ARTICLE_RE.match(line.text)
+        if article_head:
+            number = cn_to_int(article_head.group(2))
+            chapter = " ".join(held for kind_of, held in current.items() if held and kind_of in ("章", "节")) or current["编"]
+            open_article = ParsedArticle(article_head.group(1), number, chapter, line.start, line.end, "")
             articles.append(open_article)
             continue
         if open_article is not None:

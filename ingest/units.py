@@ -1,4 +1,6 @@
-"""Units: organisations and roles named in a report, resolved against the issuer."""
+"""Units (organisations, groups and roles, not units of measurement) named in a report: the issuer and the
+short forms it goes by, mentions found in a text and resolved against the issuer, and which of them stand as
+the subject of a clause (the units responsible for a measure)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ SUBJECT_LEFT = re.compile(r"(?:^|[。；;！？\n]|[，,]|\d{4}年度?[，,]|年
 
 @dataclass
 class UnitMention:
+    """A unit named at ``[start, end)`` of a text, as ``surface``."""
+
     unit: Unit
     start: int
     end: int
@@ -48,8 +52,8 @@ class Issuer:
 
 def issuer_unit(issuer: str) -> Issuer:
     """天津市科学技术局 → a Unit with aliases 市科技局, 市科学技术局, 科技局, 我局, 本局."""
-    city_m = CITY_RE.match(issuer)
-    city = city_m.group(1) if city_m else None
+    city_match = CITY_RE.match(issuer)
+    city = city_match.group(1) if city_match else None
     aliases: set[str] = set()
     rest = issuer[len(city) :] if city else issuer
     if city:
@@ -62,7 +66,8 @@ def issuer_unit(issuer: str) -> Issuer:
     if issuer.startswith("中华人民共和国"):
         aliases.add(issuer[len("中华人民共和国") :])
     aliases = {a for a in aliases if len(a) >= 3 and a != issuer}
-    unit = Unit(stable_id("unit", issuer), issuer, "organisation", None, sorted(aliases, key=len))
+    # shortest first; equal lengths in a fixed order (a set's order changes from process to process)
+    unit = Unit(stable_id("unit", issuer), issuer, "organisation", None, sorted(aliases, key=lambda a: (len(a), a)))
     return Issuer(unit, city)
 
 
@@ -79,30 +84,30 @@ def find_units(text: str, issuer: Issuer | None, offset: int = 0) -> list[UnitMe
     issuer_aliases = set(issuer.unit.aliases) if issuer else set()
     alias_re = (
         re.compile(
-            "|".join(re.escape(a) for a in sorted(issuer_aliases, key=len, reverse=True) if len(a) >= 3)
+            "|".join(re.escape(alias) for alias in sorted(issuer_aliases, key=len, reverse=True) if len(alias) >= 3)
         )
-        if issuer and any(len(a) >= 3 for a in issuer_aliases)
+        if issuer and any(len(alias) >= 3 for alias in issuer_aliases)
         else None
     )
     taken: list[tuple[int, int]] = []
     if alias_re is not None and issuer is not None:
-        for m in alias_re.finditer(text):
+        for found in alias_re.finditer(text):
             # 市科技局党委 is the issuer's 局党委
-            role = ROLE_AFTER.match(text, m.end())
+            role = ROLE_AFTER.match(text, found.end())
             if role:
-                sub = _sub_unit(m.group(0)[-1] + role.group(0), issuer)
+                sub = _sub_unit(found.group(0)[-1] + role.group(0), issuer)
                 mentions.append(
-                    UnitMention(sub, offset + m.start(), offset + role.end(), text[m.start() : role.end()])
+                    UnitMention(sub, offset + found.start(), offset + role.end(), text[found.start() : role.end()])
                 )
-                taken.append((m.start(), role.end()))
+                taken.append((found.start(), role.end()))
                 continue
-            mentions.append(UnitMention(issuer.unit, offset + m.start(), offset + m.end(), m.group(0)))
-            taken.append((m.start(), m.end()))
-    for m in UNIT_RE.finditer(text):
-        if any(s < m.end() and m.start() < e for s, e in taken):
+            mentions.append(UnitMention(issuer.unit, offset + found.start(), offset + found.end(), found.group(0)))
+            taken.append((found.start(), found.end()))
+    for found in UNIT_RE.finditer(text):
+        if any(start < found.end() and found.start() < end for start, end in taken):
             continue
-        kind = m.lastgroup or ""
-        surface = m.group(0)
+        kind = found.lastgroup or ""
+        surface = found.group(0)
         unit: Unit | None
         if kind == "self":
             unit = issuer.unit if issuer else None
@@ -119,8 +124,8 @@ def find_units(text: str, issuer: Issuer | None, offset: int = 0) -> list[UnitMe
                     stable_id("unit", name), name, "organisation", None, [surface] if surface != name else []
                 )
         if unit is not None:
-            mentions.append(UnitMention(unit, offset + m.start(), offset + m.end(), surface))
-    mentions.sort(key=lambda u: u.start)
+            mentions.append(UnitMention(unit, offset + found.start(), offset + found.end(), surface))
+    mentions.sort(key=lambda mention: mention.start)
     return mentions
 
 
@@ -141,7 +146,7 @@ def _sub_unit(surface: str, issuer: Issuer | None) -> Unit:
 
 def responsible_units(text: str, mentions: list[UnitMention], start: int) -> list[UnitMention]:
     """Mentions standing as the subject of a clause (at its start), in order of appearance."""
-    subjects = []
+    subjects: list[UnitMention] = []
     for mention in mentions:
         left = text[max(start, mention.start - 12) : mention.start]
         if SUBJECT_LEFT.search(left):

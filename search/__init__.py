@@ -1,0 +1,1 @@
+"""Search: encoders, the tokenizer, vector and keyword index backends, ranking, semantic links, across the years."""

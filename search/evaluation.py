@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policykg.graph.readmodels import DocumentSummary
 from policykg.search.searcher import Hit
 
 
 @dataclass
 class Judged:
+    """One labelled query: its id, text, kind and the items relevant to it."""
+
     id: str
     q: str
     kind: str
@@ -24,6 +27,7 @@ class Judged:
 
 
 def load_queries(path: Path) -> list[Judged]:
+    """The labelled queries of a JSON-lines file."""
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -35,10 +39,10 @@ def load_queries(path: Path) -> list[Judged]:
 class Judge:
     """Maps labels onto a store: corpus-relative paths to documents, quotes to offsets."""
 
-    def __init__(self, documents: Iterable[dict[str, Any]], text_of: Callable[[str], str]) -> None:
+    def __init__(self, documents: Iterable[DocumentSummary], text_of: Callable[[str], str]) -> None:
         self.doc_of: dict[str, str] = {}
         for d in documents:
-            self.doc_of[d["path"]] = d["id"]
+            self.doc_of[d.path] = d.id
         self._text_of = text_of
         self._offsets: dict[tuple[str, str], int] = {}
 
@@ -49,6 +53,7 @@ class Judge:
         return None
 
     def matches(self, hit: Hit, item: dict[str, Any]) -> bool:
+        """Whether ``hit`` is the labelled ``item`` (that article, or a span covering the quote)."""
         doc_id = self._doc(item["path"])
         if doc_id is None or hit.doc_id != doc_id:
             return False

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from policykg.graph.store import SQLiteStore
+from policykg.search.filters import Filters, PassageCatalog
+from policykg.search.ranking import Candidates
 
 DEFAULT_COLLECTION = "policykg_passages"
 WRITE_BATCH = 2_000
@@ -52,11 +54,9 @@ def _quote(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
-def milvus_filter(
-    *, year: int | None = None, year_from: int | None = None, year_to: int | None = None,
-    doc_type: str | None = None, issuer: str | None = None, doc_id: str | None = None,
-) -> str:
-    """A Milvus boolean expression with the same meaning as :class:`search.searcher.Filters`."""
+def milvus_filter(f: Filters) -> str:
+    """A Milvus boolean expression for the scalar parts of ``f`` (its regulation is a list of ids)."""
+    year, year_from, year_to, doc_type, issuer, doc_id = f.year, f.year_from, f.year_to, f.doc_type, f.issuer, f.doc_id
     parts = []
     if year is not None:
         parts.append(f"year == {int(year)}")
@@ -88,7 +88,11 @@ def _depth(k: int, check: set[int] | None) -> int:
 
 
 class MilvusIndex:
-    """Inner-product search over a Milvus collection of passage vectors."""
+    """Passage vectors (dense, inner product) and texts (BM25) in one Milvus collection.
+
+    Implements :class:`~policykg.search.backends.VectorSearch` and ``KeywordSearch``, and syncs
+    itself from the store (:meth:`sync`).
+    """
 
     def __init__(self, uri: str, collection: str = DEFAULT_COLLECTION, *, dim: int = 384, token: str | None = None, timeout: float = 30.0) -> None:
         try:
@@ -97,6 +101,7 @@ class MilvusIndex:
             raise VectorServerError("a vector server needs pymilvus: pip install 'policykg[servers]'") from exc
         self.uri = uri
         self.collection = collection
+        self.catalog: PassageCatalog | None = None
         self.dim = dim
         self.timeout = timeout
         for attempt in range(CONNECT_ATTEMPTS):
@@ -110,6 +115,29 @@ class MilvusIndex:
                     time.sleep(0.5 * (attempt + 1))
                     continue
                 raise VectorServerError(f"vector server {uri}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+
+    @property
+    def name(self) -> str:
+        """What /health shows: the server and the collection."""
+        return f"{self.uri} {self.collection}"
+
+    def refresh(self, catalog: PassageCatalog, generation: int, *, write: bool = False) -> None:
+        """Nothing to load (the server holds the index); keep the catalogue for regulation filters."""
+        self.catalog = catalog
+
+    def _where(self, f: Filters) -> tuple[str, np.ndarray | None]:
+        """The scalar filter as an expression; the passage ids only for a regulation filter."""
+        only = self.catalog.regulation_passages(f.regulation) if f.regulation and self.catalog is not None else None
+        return milvus_filter(f), only
+
+    def search_vectors(self, queries: np.ndarray, k: int, filters: Filters) -> list[Candidates]:
+        where, only = self._where(filters)
+        scores, found = self.search(queries, k, only, where)
+        return [Candidates(found[i][found[i] >= 0], scores[i][found[i] >= 0]) for i in range(len(found))]
+
+    def search_keywords(self, query: str, k: int, filters: Filters) -> Candidates:
+        where, only = self._where(filters)
+        return Candidates(*self.keyword_search(query, k, only, where))
 
     @property
     def target(self) -> str:
@@ -245,31 +273,28 @@ class MilvusIndex:
         return (np.array([_pid(h) for h in hits], dtype=np.int64),
                 np.array([abs(float(h["distance"])) for h in hits], dtype=np.float32))
 
-def sync_vectors(store: SQLiteStore, index: MilvusIndex) -> dict[str, int]:
-    """Bring the Milvus collection in line with the store's passage vectors, document by document.
+    def sync(self, store: SQLiteStore) -> dict[str, int]:
+        """Bring the Milvus collection in line with the store's passage vectors, document by document.
 
-    A document's entry in the store's sync state names its fingerprint and passage ids; documents
-    whose entry differs are deleted and re-inserted, documents gone from the store are deleted.
-    A rerun after a crash redoes what was not recorded.
-    """
-    target = index.target
-    with store.snapshot():
-        state = store.sync_state(target)
-        docs = store.query(
-            "SELECT d.id, d.fingerprint, d.year, d.doc_type, d.issuer, count(p.id) AS n, min(p.id) AS lo, max(p.id) AS hi "
-            "FROM documents d LEFT JOIN passages p ON p.doc_id = d.id AND p.vector IS NOT NULL GROUP BY d.id"
-        )
-    wanted = {d["id"]: f"{d['fingerprint']}:{d['n']}:{d['lo']}-{d['hi']}" for d in docs}
-    todo = [d for d in docs if state.get(d["id"]) != wanted[d["id"]]]
-    gone = [name for name in state if name not in wanted]
-    index.delete_documents([d["id"] for d in todo] + gone)
-    for name in gone:
-        store.record_sync(target, name, None)
-    added = 0
-    for d in todo:
-        ids, vecs, texts = store.document_passage_vectors(d["id"])
-        if ids:
-            index.add([PassageRow(pid, d["id"], d["year"], d["doc_type"], d["issuer"], t) for pid, t in zip(ids, texts, strict=True)], vecs)
-            added += len(ids)
-        store.record_sync(target, d["id"], wanted[d["id"]])
-    return {"documents": len(todo), "removed": len(gone), "vectors": added}
+        A document's entry in the store's sync state names its fingerprint and passage ids; documents
+        whose entry differs are deleted and re-inserted, documents gone from the store are deleted.
+        A rerun after a crash redoes what was not recorded.
+        """
+        target = self.target
+        with store.snapshot():
+            state = store.sync_state(target)
+            docs = store.passage_sync_rows()
+        wanted = {d.id: f"{d.fingerprint}:{d.n}:{d.lo}-{d.hi}" for d in docs}
+        todo = [d for d in docs if state.get(d.id) != wanted[d.id]]
+        gone = [name for name in state if name not in wanted]
+        self.delete_documents([d.id for d in todo] + gone)
+        for name in gone:
+            store.record_sync(target, name, None)
+        added = 0
+        for d in todo:
+            ids, vecs, texts = store.document_passage_vectors(d.id)
+            if ids:
+                self.add([PassageRow(pid, d.id, d.year, d.doc_type, d.issuer, t) for pid, t in zip(ids, texts, strict=True)], vecs)
+                added += len(ids)
+            store.record_sync(target, d.id, wanted[d.id])
+        return {"documents": len(todo), "removed": len(gone), "vectors": added}

@@ -8,7 +8,6 @@ from typing import Literal
 import numpy as np
 
 Mode = Literal["hybrid", "dense", "bm25"]
-MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 
 
 @dataclass(frozen=True)

@@ -1,42 +1,33 @@
-"""Filtered hybrid search over the passages of a store, and the year-by-year timeline."""
+"""Filtered hybrid search over the passages of a store, and the year-by-year timeline.
+
+:class:`Searcher` composes a :class:`~policykg.search.backends.VectorSearch` and a
+:class:`~policykg.search.backends.KeywordSearch` (one object or two; which ones is the factory's
+choice), fuses their candidates, and turns passage ids into :class:`Hit`s.
+"""
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from policykg.graph.readmodels import DocumentSummary
 from policykg.graph.store import SQLiteStore
-from policykg.search.embeddings import Encoder
-from policykg.search.index import BM25Index, FaissIndex, read_generation, write_indexes
-from policykg.search.milvus import MilvusIndex, milvus_filter
-from policykg.search.ranking import Candidates, FusionWeights, Mode, fuse, top_k
-from policykg.search.tokenize import add_words, bm25_terms, tokenize
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class Filters:
-    """Narrow a search: a year or a range of years, document type, issuer, regulation, document."""
-
-    year: int | None = None
-    year_from: int | None = None
-    year_to: int | None = None
-    doc_type: str | None = None
-    issuer: str | None = None
-    regulation: str | None = None  # regulation id: its articles and the measures linked to it
-    doc_id: str | None = None
+from policykg.ingest.protocols import Encoder
+from policykg.search.backends import KeywordSearch, VectorSearch
+from policykg.search.filters import Filters, PassageCatalog
+from policykg.search.ranking import Candidates, FusionWeights, Mode, fuse
+from policykg.search.tokenize import Tokenizer
 
 
 @dataclass
 class Hit:
+    """One passage found: where it stands (document, section or article, span) and its score."""
+
     doc_id: str
     title: str
     issuer: str | None
@@ -57,186 +48,81 @@ class Hit:
 
 
 class Searcher:
-    """Keeps the faiss and BM25 indexes in step with the store and answers queries."""
+    """Keeps the indexes in step with the store (by its generation counter) and answers queries."""
 
     def __init__(
         self,
         store: SQLiteStore,
-        index_dir: Path,
+        vectors: VectorSearch,
+        keywords: KeywordSearch,
         encoder: Callable[[], Encoder],
         *,
         weights: FusionWeights | None = None,
-        index_kind: str = "auto",
-        threads: int | None = None,
-        remote_vectors: MilvusIndex | None = None,
     ) -> None:
         self.store = store
-        self.index_dir = index_dir
+        self.vectors = vectors
+        self.keywords = keywords
         self._encoder = encoder
         self.weights = weights or FusionWeights()
-        self.index_kind = index_kind
-        self.threads = threads
         self._lock = threading.Lock()
         self._generation = -1
-        self.remote = remote_vectors  # vectors searched in a server instead of a local faiss index
-        self.vectors: FaissIndex | MilvusIndex | None = None
-        self.bm25: BM25Index | None = None
-        self._meta: dict[str, np.ndarray] = {}
-        self._docs: dict[str, dict[str, Any]] = {}
+        self.catalog = PassageCatalog(store)
+        self.tokenizer = Tokenizer()
+        self._docs: dict[str, DocumentSummary] = {}
+        self._reg_names: list[tuple[str, str]] = []  # (name or alias, doc id of its full text), longest first
 
     # -- index life cycle
     def refresh(self, *, write: bool = False) -> None:
-        """Load indexes matching the store generation; rebuild from the store if none do."""
-        with self._lock:
-            if self.remote is not None:  # vectors and keywords live in the server: only filter metadata here
-                with self.store.snapshot():
-                    gen = self.store.generation()
-                    if gen != self._generation:
-                        self.vectors, self.bm25 = self.remote, None
-                        self._load_meta()
-                        self._generation = gen
-                return
-            with self.store.snapshot():
-                gen = self.store.generation()
-                if gen == self._generation and self.bm25 is not None and (not write or read_generation(self.index_dir) == gen):
-                    return  # (with write, also the files: a killed ingest may have left them behind)
-                on_disk = read_generation(self.index_dir)
-                loaded = False
-                if on_disk == gen:
-                    try:
-                        self.vectors = FaissIndex.load(self.index_dir / "vectors.faiss") if (self.index_dir / "vectors.faiss").exists() else None
-                        self.bm25 = BM25Index.load(self.index_dir / "bm25")
-                        # another process may have swapped in newer indexes while these were read
-                        loaded = read_generation(self.index_dir) == gen
-                    except Exception as exc:  # a damaged index is rebuilt, never trusted
-                        log.warning("index in %s unreadable (%s); rebuilding", self.index_dir, exc)
-                if not loaded:
-                    self._build_from_store()
-                self._load_meta()
-                self._generation = gen
-            if write and not loaded and self.bm25 is not None:
-                write_indexes(self.index_dir, gen, self.vectors if isinstance(self.vectors, FaissIndex) else None, self.bm25)
-
-    def _build_from_store(self) -> None:
-        ids, vecs = self.store.passage_vectors(self._dim())
-        self.vectors = FaissIndex.build(ids, vecs, self.index_kind, self.threads) if len(ids) else None
-        tids, tokens = self.store.passage_tokens()
-        texts = {p.id: p.embed_text for p in self.store.passages()}
-        self.bm25 = BM25Index.build(tids, [bm25_terms(texts[int(i)], t) for i, t in zip(tids.tolist(), tokens, strict=True)])
-
-    def _dim(self) -> int:
-        row = self.store.query("SELECT length(vector) AS n FROM passages WHERE vector IS NOT NULL LIMIT 1")
-        return int(row[0]["n"]) // 4 if row else 384
-
-    def _load_meta(self) -> None:
-        rows = self.store.passage_meta()
-        self._meta = {
-            "id": np.array([r["id"] for r in rows], dtype=np.int64),
-            "year": np.array([r["year"] if r["year"] is not None else -1 for r in rows], dtype=np.int64),
-            "doc_type": np.array([r["doc_type"] for r in rows], dtype=object),
-            "issuer": np.array([r["issuer"] or "" for r in rows], dtype=object),
-            "doc_id": np.array([r["doc_id"] for r in rows], dtype=object),
-        }
-        self._docs = {d["id"]: d for d in self.store.documents()}
-        regs = self.store.regulations()
-        add_words([n for r in regs for n in (r.name, *r.aliases, r.topic or "")])
-        self._reg_names = sorted(
-            ((n, r) for r in regs if r.doc_id for n in {r.name, *r.aliases} if len(n) >= 3),
-            key=lambda nr: -len(nr[0]),
-        )
-
-    # -- filters
-    def _mask(self, f: Filters) -> np.ndarray | None:
-        m = self._meta
-        if not len(m.get("id", [])):
-            return None
-        mask = np.ones(len(m["id"]), dtype=bool)
-        if f.year is not None:
-            mask &= m["year"] == f.year
-        if f.year_from is not None:
-            mask &= m["year"] >= f.year_from
-        if f.year_to is not None:
-            mask &= (m["year"] <= f.year_to) & (m["year"] >= 0)
-        if f.doc_type:
-            mask &= m["doc_type"] == f.doc_type
-        if f.issuer:
-            mask &= np.array([f.issuer in s for s in m["issuer"]], dtype=bool)
-        if f.doc_id:
-            mask &= m["doc_id"] == f.doc_id
-        if f.regulation:
-            mask &= np.isin(m["id"], np.fromiter(self._regulation_passages(f.regulation), dtype=np.int64))
-        return None if mask.all() else mask
-
-    def _regulation_passages(self, regulation_id: str) -> set[int]:
-        rows = self.store.query(
-            "SELECT p.id FROM passages p JOIN regulations r ON r.doc_id = p.doc_id WHERE r.id = ? "
-            "UNION SELECT p.id FROM passages p JOIN measures m ON m.doc_id = p.doc_id AND p.start < m.\"end\" AND m.start < p.\"end\" "
-            "JOIN links l ON l.measure_id = m.id WHERE l.regulation_id = ?",
-            (regulation_id, regulation_id),
-        )
-        return {r["id"] for r in rows}
+        """Bring the indexes to the store's generation; ``write``: persist what was rebuilt."""
+        with self._lock, self.store.snapshot():
+            gen = self.store.generation()
+            if gen != self._generation:
+                self.catalog = PassageCatalog.load(self.store)
+                self._docs = {d.id: d for d in self.store.documents()}
+                regs = self.store.regulations()
+                self.tokenizer = Tokenizer.from_regulations(regs)
+                self._reg_names = sorted(
+                    ((n, r.doc_id) for r in regs if r.doc_id for n in {r.name, *r.aliases} if len(n) >= 3),
+                    key=lambda nr: -len(nr[0]),
+                )
+            for index in dict.fromkeys([self.vectors, self.keywords]):  # one call when one backend serves both
+                index.refresh(self.catalog, gen, write=write)
+            self._generation = gen
 
     # -- ranking
-    def _named_regulation_docs(self, query: str) -> set[str]:
-        return {r.doc_id for name, r in self._reg_names if name in query and r.doc_id}
-
-    def _rank(
-        self, query: str, mode: Mode, mask: np.ndarray | None, depth: int, qvec: np.ndarray | None = None, f: Filters | None = None,
-    ) -> list[tuple[int, float]]:
-        ids = self._meta["id"]
+    def _rank(self, query: str, mode: Mode, f: Filters, depth: int, qvec: np.ndarray | None = None) -> list[tuple[int, float]]:
         dense = Candidates()
         bm25 = Candidates()
-        allowed = ids[mask] if mask is not None else None
-        if allowed is not None and not len(allowed):
-            return []
-        if self.remote is not None:
-            # scalar filters run in the server; passage ids are sent only for a regulation filter
-            f = f or Filters()
-            where = milvus_filter(year=f.year, year_from=f.year_from, year_to=f.year_to, doc_type=f.doc_type, issuer=f.issuer, doc_id=f.doc_id)
-            only = allowed if f.regulation else None
-            if mode in ("dense", "hybrid"):
-                if qvec is None:
-                    qvec = self._encoder().encode_queries([query])
-                scores, found = self.remote.search(qvec, depth, only, where)
-                keep = found[0] >= 0
-                dense = Candidates(found[0][keep], scores[0][keep])
-            if mode in ("bm25", "hybrid"):
-                bm25 = Candidates(*self.remote.keyword_search(query, depth, only, where))
-        else:
-            if mode in ("dense", "hybrid") and self.vectors is not None:
-                if qvec is None:
-                    qvec = self._encoder().encode_queries([query])
-                scores, found = self.vectors.search(qvec, depth, allowed)
-                keep = found[0] >= 0
-                dense = Candidates(found[0][keep], scores[0][keep])
-            if mode in ("bm25", "hybrid") and self.bm25 is not None:
-                raw = self.bm25.scores(bm25_terms(query))
-                if len(raw):
-                    pos_mask = None
-                    if mask is not None:
-                        pos_mask = np.isin(self.bm25.ids, ids[mask])
-                    bm25 = top_k(raw, self.bm25.ids, depth, pos_mask)
+        if mode in ("dense", "hybrid") and len(self.catalog):
+            if qvec is None:
+                qvec = self._encoder().encode_queries([query])
+            dense = self.vectors.search_vectors(qvec, depth, f)[0]
+        if mode in ("bm25", "hybrid"):
+            bm25 = self.keywords.search_keywords(query, depth, f)
         if mode == "dense":
             return list(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True))
         if mode == "bm25":
             return list(zip(bm25.ids.tolist(), bm25.scores.tolist(), strict=True))
+        named = {doc for name, doc in self._reg_names if name in query}
         boosted: set[int] = set()
-        named = self._named_regulation_docs(query)
         if named:
-            boosted = {int(pid) for pid, d in zip(ids.tolist(), self._meta["doc_id"], strict=True) if d in named}
+            boosted = {pid for pid, d in self.catalog.documents_of().items() if d in named}
         return fuse(dense, bm25, self.weights, boosted)
+
+    def _nothing_passes(self, f: Filters) -> bool:
+        mask = self.catalog.mask(f)
+        return mask is not None and not mask.any()
 
     def search(self, query: str, *, k: int = 10, filters: Filters | None = None, mode: Mode = "hybrid", group_by_doc: bool = False) -> list[Hit]:
         """The best ``k`` passages for ``query`` within ``filters``."""
         self.refresh()
         f = filters or Filters()
-        mask = self._mask(f)
-        if mask is not None and not mask.any():
+        if self._nothing_passes(f):
             return []
-        ranked = self._rank(query, mode, mask, max(self.weights.depth, k * 3), f=f)
+        ranked = self._rank(query, mode, f, max(self.weights.depth, k * 3))
         if group_by_doc:
             seen: set[str] = set()
-            doc_of = dict(zip(self._meta["id"].tolist(), self._meta["doc_id"], strict=True))
+            doc_of = self.catalog.documents_of()
             grouped = []
             for pid, score in ranked:
                 if doc_of.get(pid) not in seen:
@@ -248,42 +134,39 @@ class Searcher:
     def search_many(self, queries: Sequence[tuple[str, int, Filters, Mode]]) -> list[list[Hit]]:
         """Batch search: the queries are encoded together."""
         self.refresh()
-        qvecs = self._encoder().encode_queries([q for q, *_ in queries]) if self.vectors is not None else None
+        dense = len(self.catalog) and any(mode != "bm25" for *_, mode in queries)
+        qvecs = self._encoder().encode_queries([q for q, *_ in queries]) if dense else None
         out: list[list[Hit]] = []
         for i, (q, k, f, mode) in enumerate(queries):
-            mask = self._mask(f)
-            if mask is not None and not mask.any():
+            if self._nothing_passes(f):
                 out.append([])
                 continue
             qv = qvecs[i: i + 1] if qvecs is not None else None
-            out.append(self._hits(self._rank(q, mode, mask, max(self.weights.depth, k * 3), qv, f), q, k))
+            out.append(self._hits(self._rank(q, mode, f, max(self.weights.depth, k * 3), qv), q, k))
         return out
 
     def timeline(self, query: str, *, per_year: int = 3, filters: Filters | None = None, mode: Mode = "hybrid") -> dict[int, list[Hit]]:
         """For each year of the reports in the store, the best passages on ``query``."""
         self.refresh()
         f = filters or Filters()
-        years = sorted({int(y) for y, t in zip(self._meta["year"], self._meta["doc_type"], strict=True) if y >= 0 and t == "report"})
-        qvec = self._encoder().encode_queries([query]) if mode != "bm25" and self.vectors is not None else None
+        qvec = self._encoder().encode_queries([query]) if mode != "bm25" and len(self.catalog) else None
         out: dict[int, list[Hit]] = {}
-        for year in years:
+        for year in self.catalog.years("report"):
             if (f.year_from and year < f.year_from) or (f.year_to and year > f.year_to):
                 continue
             yf = Filters(year=year, doc_type="report", issuer=f.issuer, regulation=f.regulation)
-            mask = self._mask(yf)
-            if mask is not None and not mask.any():
+            if self._nothing_passes(yf):
                 continue
-            hits = self._hits(self._rank(query, mode, mask, max(50, per_year * 3), qvec, yf), query, per_year)
+            hits = self._hits(self._rank(query, mode, yf, max(50, per_year * 3), qvec), query, per_year)
             if hits:
                 out[year] = hits
         return out
 
-    def _hits(self, ranked: list[tuple[int, float]], query: str, k: int | None = None) -> list[Hit]:
+    def _hits(self, ranked: list[tuple[int, float]], query: str, k: int) -> list[Hit]:
         """Hits for the best ``k`` of ``ranked``; a passage whose text repeats a better one is dropped
         (the same article or paragraph ingested from two files)."""
         if not ranked:
             return []
-        k = len(ranked) if k is None else k
         passages = {p.id: p for p in self.store.passages([pid for pid, _ in ranked[: k * 2 + 10]])}
         seen_texts: set[str] = set()
         kept: list[tuple[int, float]] = []
@@ -295,21 +178,18 @@ class Searcher:
             kept.append((pid, score))
             if len(kept) == k:
                 break
-        ranked = kept
-        qterms = [t for t in dict.fromkeys(tokenize(query)) if len(t) >= 2]
+        qterms = [t for t in dict.fromkeys(self.tokenizer.tokenize(query)) if len(t) >= 2]
         hits = []
-        for pid, score in ranked:
-            p = passages.get(pid)
-            if p is None:
-                continue
-            d = self._docs.get(p.doc_id, {})
+        for pid, score in kept:
+            p = passages[pid]
+            d = self._docs.get(p.doc_id)
             hits.append(
                 Hit(
                     doc_id=p.doc_id,
-                    title=d.get("title", ""),
-                    issuer=d.get("issuer"),
-                    year=d.get("year"),
-                    doc_type=d.get("doc_type", ""),
+                    title=d.title if d else "",
+                    issuer=d.issuer if d else None,
+                    year=d.year if d else None,
+                    doc_type=d.doc_type if d else "",
                     section=p.section,
                     article=p.article,
                     text=p.text,
@@ -317,8 +197,11 @@ class Searcher:
                     end=p.end,
                     score=round(float(score), 6),
                     passage_id=pid,
-                    path=d.get("path", ""),
+                    path=d.path if d else "",
                     terms=[t for t in qterms if re.search(re.escape(t), p.text, re.IGNORECASE)],
                 )
             )
         return hits
+
+
+__all__ = ["Filters", "Hit", "Searcher"]

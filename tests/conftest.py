@@ -12,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policykg.api.kb import Config, KnowledgeBase
+from bench.servers import Servers
+from policykg.api.config import Config
+from policykg.api.kb import KnowledgeBase
 from policykg.graph.rdf import build_rdf
-from tests.servers import Servers
+from policykg.graph.sparql_server import SparqlServerGraph
+from policykg.search.milvus import MilvusIndex
 
 # The read-only corpus lives next to the repository (../shared/corpus); POLICYKG_CORPUS overrides it.
 CORPUS = Path(
@@ -100,13 +103,14 @@ def data_dir_for(backend: str, servers: Servers) -> Callable[[Path], Path]:
 def assert_servers_agree(kb: KnowledgeBase) -> None:
     """With servers configured: Milvus holds exactly the store's passage vectors, the SPARQL server
     exactly the store's triples."""
-    if kb.vector_server is not None:
-        ids = {r["id"] for r in kb.store.query("SELECT id FROM passages WHERE vector IS NOT NULL")}
-        assert kb.vector_server.count() == len(ids)
-        docs = [d["id"] for d in kb.store.documents()]
-        assert {pid for d in docs for pid in kb.vector_server.ids_of(d)} == ids
-    if kb.graph_server is not None:
-        assert kb.graph_server.count() == len(build_rdf(kb.store))
+    vectors, graph = kb.components.syncers.get("vectors"), kb.components.syncers.get("graph")
+    if isinstance(vectors, MilvusIndex):
+        ids = set(kb.store.passage_vectors(kb.store.vector_dim() or 384)[0].tolist())
+        assert vectors.count() == len(ids)
+        docs = [d.id for d in kb.store.documents()]
+        assert {pid for d in docs for pid in vectors.ids_of(d)} == ids
+    if isinstance(graph, SparqlServerGraph):
+        assert graph.count() == len(build_rdf(kb.store))
 
 
 @pytest.fixture(scope="session")
@@ -132,8 +136,8 @@ def corpus_store(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Know
     if prebuilt:
         target = tmp_path_factory.mktemp("corpus") / "data"
         shutil.copytree(prebuilt, target, ignore=shutil.ignore_patterns("policykg.toml", "ingest.lock"))
-        return KnowledgeBase(target, config=Config(graph_url=None, vectors_url=None))
-    kb = KnowledgeBase(tmp_path_factory.mktemp("corpus"), config=Config(graph_url=None, vectors_url=None))
+        return KnowledgeBase(target, config=Config())
+    kb = KnowledgeBase(tmp_path_factory.mktemp("corpus"), config=Config())
     report = kb.ingest([], manifest=corpus / "manifest.csv")
     assert report.ok, report.failed
     assert len(report.added) == 48

@@ -39,7 +39,7 @@ def test_listing_commands(founding_kb: KnowledgeBase) -> None:
     assert code == 0 and any(u["name"] == "局党委" for u in json.loads(out))
     code, out, _ = _run("unit", "局党委", "--json", "--data", data)
     assert code == 0 and json.loads(out)["parent"]["name"] == "天津市科学技术局"
-    doc_id = next(d["id"] for d in founding_kb.documents() if d["doc_type"] == "report")
+    doc_id = next(d.id for d in founding_kb.documents() if d.doc_type == "report")
     code, out, _ = _run("show", doc_id, "--text", "--data", data)
     assert code == 0 and "现场检查40次" in out
 

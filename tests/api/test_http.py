@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from policykg.api.cli import app as cli_app
-from policykg.api.http import create_app, safe_filename
+from policykg.api.http import create_app
+from policykg.api.http.uploads import safe_filename
 from policykg.api.kb import KnowledgeBase
 from tests.api.conftest import API_KEY
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -15,11 +16,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from policykg.api.distributed import embed_with_ray
-from policykg.api.kb import KnowledgeBase, KnowledgeBaseError
-from policykg.ingest.pipeline import Metadata, prepare, read_manifest
-from policykg.search.embeddings import default_cache_dir
-from policykg.search.tokenize import add_words
+from policykg.api.errors import KnowledgeBaseError
+from policykg.api.kb import KnowledgeBase
+from policykg.ingest.metadata import Metadata
+from policykg.ingest.pipeline import DocumentStep, Known
+from policykg.ingest.ray_engine import embed_with_ray
+from policykg.search.encoders import make_encoder
+from policykg.search.model_cache import default_cache_dir
+from policykg.search.tokenize import Tokenizer
 from tests.conftest import FOUNDING, FOUNDING_REGULATIONS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
@@ -122,12 +126,22 @@ def local_ray(ray_home: Path) -> Iterator[Any]:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+def _rows(kb: KnowledgeBase, sql: str) -> list[sqlite3.Row]:
+    """Rows of the store's database, read directly (the test compares what each engine wrote)."""
+    con = sqlite3.connect(kb.data_dir / "policykg.sqlite")
+    con.row_factory = sqlite3.Row
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 def _tables(kb: KnowledgeBase) -> dict[str, list[tuple[Any, ...]]]:
-    return {name: [tuple(r.values()) for r in kb.store.query(sql)] for name, sql in TABLES.items()}
+    return {name: [tuple(r) for r in _rows(kb, sql)] for name, sql in TABLES.items()}
 
 
-def _passages(kb: KnowledgeBase) -> dict[tuple[str, int, int], dict[str, Any]]:
-    rows = kb.store.query('SELECT doc_id, start, "end", text, embed_text, section, article, tokens, vector FROM passages')
+def _passages(kb: KnowledgeBase) -> dict[tuple[str, int, int], sqlite3.Row]:
+    rows = _rows(kb, 'SELECT doc_id, start, "end", text, embed_text, section, article, tokens, vector FROM passages')
     return {(r["doc_id"], r["start"], r["end"]): r for r in rows}
 
 
@@ -147,7 +161,8 @@ def test_a_ray_started_by_the_engine_stays_on_loopback_and_is_stopped(
     procs: list[Any] = []
     recorded: list[Path] = []
     try:
-        for path, result in embed_with_ray([(bad, Metadata())], model="unused", skip=set()):
+        step = DocumentStep(Tokenizer.from_regulations)
+        for path, result in embed_with_ray([(bad, Metadata())], step, Known(), make_encoder):
             seen.append((path, result))
             procs = _ray_processes(ray, psutil)
             recorded = _record(procs)
@@ -176,14 +191,8 @@ def test_ray_engine_stores_what_the_local_engine_stores(local_ray: Any, corpus: 
     files = [corpus / FOUNDING, *(corpus / r for r in FOUNDING_REGULATIONS), bad]
     manifest = corpus / "manifest.csv"
 
-    # BM25 tokens depend on the words jieba has learnt in the process (regulation names, aliases and
-    # topics of the documents embedded or searched before): teach it this slice's first, so that both
-    # engines start alike
-    rows = read_manifest(manifest)
-    for f in files[:4]:
-        ex = prepare(f, rows[f.resolve()]).extraction
-        add_words([n for r in ex.regulations for n in (r.name, *r.aliases, r.topic or "")])
-
+    # BM25 tokens depend only on the store's and the document's regulation names (a Tokenizer object,
+    # no process-global jieba state): the two engines need no common warm-up
     local_kb, ray_kb = KnowledgeBase(tmp_path / "local"), KnowledgeBase(tmp_path / "ray")
     t0 = time.perf_counter()
     local = local_kb.ingest(files, manifest=manifest)
@@ -234,7 +243,7 @@ def test_without_ray_the_engine_says_how_to_install_it(tmp_path: Path, monkeypat
 def test_an_address_nothing_listens_on_fails_fast(tmp_path: Path) -> None:
     """A wrong --address is a one-line error in seconds (ray.init alone waits for minutes)."""
     pytest.importorskip("ray")
-    from tests.servers import free_port
+    from bench.servers import free_port
 
     doc = tmp_path / "a.txt"
     doc.write_text("天津市科学技术局2023年法治政府建设情况报告\n一、加强行政执法。\n", encoding="utf-8")

@@ -8,7 +8,8 @@ import networkx as nx
 import pytest
 from rdflib import Graph
 
-from policykg.api.kb import KnowledgeBase, KnowledgeBaseError
+from policykg.api.errors import KnowledgeBaseError
+from policykg.api.kb import KnowledgeBase
 
 MEASURES_IMPLEMENTING = """
 SELECT DISTINCT ?measure ?title WHERE {
@@ -39,7 +40,7 @@ def test_sparql_measures_implementing_equals_the_library(founding_kb: KnowledgeB
     for name in ("实验动物管理条例", "科学技术进步法", "天津市科学技术进步促进条例"):
         result = founding_kb.sparql(MEASURES_IMPLEMENTING % name)
         from_sparql = sorted(row["title"] for row in result["rows"])
-        from_library = sorted(m["title"] for m in founding_kb.measures_for(name)["measures"])
+        from_library = sorted(m.title for m in founding_kb.measures_for(name).measures)
         assert from_sparql == from_library and from_library, name
 
 
@@ -53,8 +54,8 @@ def test_evidence_is_a_web_annotation_with_selectors(founding_kb: KnowledgeBase)
     }"""
     rows = founding_kb.sparql(q)["rows"]
     assert {r["method"] for r in rows} >= {"citation", "topic"}
-    doc = next(d for d in founding_kb.documents() if d["doc_type"] == "report")
-    text = founding_kb.document(doc["id"]).text
+    doc = next(d for d in founding_kb.documents() if d.doc_type == "report")
+    text = founding_kb.document(doc.id).text
     for r in rows:
         assert text[int(r["start"]): int(r["end"])] == r["exact"]
 

@@ -9,32 +9,42 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from bench.servers import Servers, start_oxigraph, start_virtuoso
 from policykg.api.cli import app as cli_app
+from policykg.api.config import Config, GraphConfig, VectorsConfig
+from policykg.api.errors import BackendUnavailable
 from policykg.api.http import create_app
-from policykg.api.kb import BackendUnavailable, Config, KnowledgeBase
+from policykg.api.kb import KnowledgeBase
 from policykg.graph.rdf import PREFIXES, build_rdf
-from policykg.graph.remote import GRAPH_BASE
+from policykg.graph.sparql_server import GRAPH_BASE, SparqlServerGraph
+from policykg.search.milvus import MilvusIndex
 from tests.conftest import FOUNDING, FOUNDING_REGULATIONS, HashingEncoder, assert_servers_agree
-from tests.servers import Servers, start_oxigraph, start_virtuoso
 
 
 @pytest.fixture()
 def served(tmp_path: Path, servers: Servers, hashing_encoder: HashingEncoder, corpus: Path) -> KnowledgeBase:
     kb = KnowledgeBase(servers.configure(tmp_path / "data"), encoder=hashing_encoder)
-    assert kb.graph_server is not None and kb.vector_server is not None
+    assert isinstance(kb.components.vectors, MilvusIndex)
+    _server(kb)
     assert kb.ingest([corpus / FOUNDING, *(corpus / r for r in FOUNDING_REGULATIONS)], manifest=corpus / "manifest.csv").ok
     return kb
 
 
+def _server(kb: KnowledgeBase) -> SparqlServerGraph:
+    graph = kb.components.graph
+    assert isinstance(graph, SparqlServerGraph), graph
+    return graph
+
+
 def _graph_names(kb: KnowledgeBase) -> set[str]:
-    assert kb.graph_server is not None
-    rows = kb.graph_server.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
-    return {str(r[0])[len(GRAPH_BASE):] for r in rows}  # type: ignore[index]
+    answer = _server(kb).query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }", limit=100_000, timeout=60.0)
+    assert not answer["truncated"]
+    return {r["g"][len(GRAPH_BASE):] for r in answer["rows"]}
 
 
 def test_named_graphs_per_document_and_incremental_sync(served: KnowledgeBase, corpus: Path) -> None:
     kb = served
-    docs = {d["id"] for d in kb.documents()}
+    docs = {d.id for d in kb.documents()}
     names = _graph_names(kb)
     assert {f"doc/{d}" for d in docs} | {"shared"} <= names
     assert any(n.startswith("links/") for n in names)
@@ -43,7 +53,7 @@ def test_named_graphs_per_document_and_incremental_sync(served: KnowledgeBase, c
     assert kb.sync() == {"graph": {"written": 0, "dropped": 0}, "vectors": {"documents": 0, "removed": 0, "vectors": 0}}
     # one more document: its graph and vectors, plus the shared graph / links it changes, not the others
     assert kb.ingest([corpus / "reports/gov-work/shenzhen-gwr-2020.txt"], manifest=corpus / "manifest.csv").ok
-    state = kb.store.sync_state(kb.graph_server.target)  # type: ignore[union-attr]
+    state = kb.store.sync_state(_server(kb).target)
     assert len([n for n in state if n.startswith("doc/")]) == len(docs) + 1
     assert_servers_agree(kb)
 
@@ -53,12 +63,12 @@ def test_replacing_a_document_replaces_its_graph_and_vectors(tmp_path: Path, ser
     src = tmp_path / "report.txt"
     shutil.copy(corpus / FOUNDING, src)
     assert kb.ingest([src]).added
-    old = kb.documents()[0]["id"]
+    old = kb.documents()[0].id
     src.write_text(src.read_text(encoding="utf-8").replace("现场检查40次", "现场检查45次"), encoding="utf-8")
     assert kb.ingest([src]).replaced
-    new = kb.documents()[0]["id"]
+    new = kb.documents()[0].id
     assert old != new and f"doc/{old}" not in _graph_names(kb) and f"doc/{new}" in _graph_names(kb)
-    assert kb.vector_server is not None and kb.vector_server.ids_of(old) == []
+    assert isinstance(kb.components.vectors, MilvusIndex) and kb.components.vectors.ids_of(old) == []
     rows = kb.sparql("SELECT ?v WHERE { ?i rdfs:label '现场检查'@zh ; pkg:value ?v }")["rows"]
     assert [float(r["v"]) for r in rows] == [45.0]
     assert_servers_agree(kb)
@@ -105,13 +115,10 @@ def test_virtuoso_with_digest_auth_and_small_batches(tmp_path: Path, hashing_enc
         pytest.skip(str(exc))
     try:
         base = f"http://127.0.0.1:{server.port}"
-        config = Config(
-            graph_url=f"{base}/sparql", graph_update_url=f"{base}/sparql-auth", graph_auth="digest:dba:dba", graph_batch=300,
-            vectors_url=None,
-        )
+        config = Config(graph=GraphConfig(url=f"{base}/sparql", update_url=f"{base}/sparql-auth", auth="digest:dba:dba", batch=300))
         kb = KnowledgeBase(tmp_path / "data", config=config, encoder=hashing_encoder)
         assert kb.ingest([corpus / FOUNDING, *(corpus / r for r in FOUNDING_REGULATIONS)], manifest=corpus / "manifest.csv").ok
-        assert kb.graph_server is not None and kb.graph_server.count() == len(build_rdf(kb.store))
+        assert _server(kb).count() == len(build_rdf(kb.store))
         query = (
             "SELECT ?title WHERE { ?m pkg:implements ?r ; rdfs:label ?title . ?r skos:prefLabel ?n . "
             "FILTER(CONTAINS(?n, '实验动物')) }"
@@ -122,15 +129,14 @@ def test_virtuoso_with_digest_auth_and_small_batches(tmp_path: Path, hashing_enc
         assert kb.sparql("ASK { ?m a pkg:Measure }") == {"type": "ask", "boolean": True}
         assert kb.sparql("CONSTRUCT { ?m a pkg:Measure } WHERE { ?m a pkg:Measure }")["type"] == "graph"
         # its Graph Store endpoint (standard ?graph=, Digest) takes one PUT per named graph instead
-        put = Config(
-            graph_url=config.graph_url, graph_update_url=config.graph_update_url, graph_auth="digest:dba:dba",
-            graph_store_url=f"{base}/sparql-graph-crud-auth", vectors_url=None,
-        )
+        put = Config(graph=GraphConfig(
+            url=config.graph.url, update_url=config.graph.update_url, auth="digest:dba:dba", store_url=f"{base}/sparql-graph-crud-auth",
+        ))
         again = KnowledgeBase(tmp_path / "data-put", config=put, encoder=hashing_encoder)
         assert again.ingest([corpus / FOUNDING, *(corpus / r for r in FOUNDING_REGULATIONS)], manifest=corpus / "manifest.csv").ok
-        assert again.graph_server is not None and again.graph_server.count() == len(build_rdf(again.store))
+        assert _server(again).count() == len(build_rdf(again.store))
         assert sorted(r["title"] for r in again.sparql(query)["rows"]) == titles
-        wrong = Config(graph_url=config.graph_url, graph_update_url=config.graph_update_url, graph_auth="digest:dba:wrong", vectors_url=None)
+        wrong = Config(graph=GraphConfig(url=config.graph.url, update_url=config.graph.update_url, auth="digest:dba:wrong"))
         other = KnowledgeBase(tmp_path / "data2", config=wrong, encoder=hashing_encoder)
         with pytest.raises(BackendUnavailable, match="401"):
             other.ingest([corpus / FOUNDING])
@@ -147,15 +153,14 @@ def test_graph_store_protocol_sync_equals_insert_data(tmp_path: Path, hashing_en
         kbs = []
         for server, store_url in ((insert, None), (put, f"http://127.0.0.1:{put.port}/store")):
             base = f"http://127.0.0.1:{server.port}"
-            config = Config(graph_url=f"{base}/query", graph_update_url=f"{base}/update", graph_store_url=store_url, vectors_url=None)
+            config = Config(graph=GraphConfig(url=f"{base}/query", update_url=f"{base}/update", store_url=store_url), vectors=VectorsConfig())
             kb = KnowledgeBase(tmp_path / f"data-{server.port}", config=config, encoder=hashing_encoder)
             assert kb.ingest(files, manifest=corpus / "manifest.csv").ok
             kbs.append(kb)
         a, b = kbs
         assert _graph_names(a) == _graph_names(b)
         dump = "CONSTRUCT { ?s ?p ?o } WHERE { GRAPH ?g { ?s ?p ?o } }"
-        assert a.graph_server is not None and b.graph_server is not None
-        ga, gb = (set(kb.graph_server.query(dump, kind="CONSTRUCT").graph) for kb in (a, b))  # type: ignore[union-attr]
+        ga, gb = (set(_server(kb).query_result(dump).graph or ()) for kb in (a, b))
         assert ga == gb and len(gb) == len(build_rdf(b.store)) > 1000  # no blank nodes: triples compare as they are
         assert any("\n" in str(o) for _, _, o in gb)  # multi-line literals travel intact
         assert_servers_agree(b)
@@ -163,9 +168,9 @@ def test_graph_store_protocol_sync_equals_insert_data(tmp_path: Path, hashing_en
         shutil.copy(corpus / FOUNDING, src)
         assert b.ingest([src]).unchanged  # the same text under another path
         src.write_text(src.read_text(encoding="utf-8").replace("现场检查40次", "现场检查45次"), encoding="utf-8")
-        old = {d["id"] for d in b.documents()}
+        old = {d.id for d in b.documents()}
         assert b.ingest([src]).added
-        new = {d["id"] for d in b.documents()} - old
+        new = {d.id for d in b.documents()} - old
         assert len(new) == 1 and f"doc/{new.pop()}" in _graph_names(b)
         assert_servers_agree(b)
     finally:

@@ -5,66 +5,164 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
-from policykg.api.kb import IngestLocked, KnowledgeBase, NotFound
+from policykg.api.errors import IngestLocked, NotFound
+from policykg.api.kb import KnowledgeBase
+from policykg.graph.model import Evidence, Indicator, LinkMethod
+from policykg.graph.readmodels import DocumentSummary, to_json
 from tests.conftest import FOUNDING, HashingEncoder, assert_servers_agree
 
 
 def test_measures_implementing_a_regulation(founding_kb: KnowledgeBase) -> None:
     result = founding_kb.measures_for("实验动物管理条例")
-    assert result["regulation"]["name"] == "实验动物管理条例"
-    by_title = {m["title"]: m for m in result["measures"]}
+    assert result.regulation.name == "实验动物管理条例"
+    by_title = {m.title: m for m in result.measures}
     citation = by_title["提升行政执法满意度"]
-    assert "citation" in [e["method"] for e in citation["evidence"]]
+    assert "citation" in [e.method for e in citation.evidence]
     topic = by_title["依法履行行政执法职责"]
-    assert "topic" in [e["method"] for e in topic["evidence"]]
-    doc = founding_kb.document(citation["document"]["id"])
-    for m in result["measures"]:
-        assert doc.text[m["start"]: m["end"]] == m["text"]
-        for e in m["evidence"]:
-            assert doc.text[e["start"]: e["end"]] == e["quote"]
-            assert e["start"] >= m["start"] and e["end"] <= m["end"]
-            if e["mention_start"] is not None:
-                assert doc.text[e["mention_start"]: e["mention_end"]] == e["mention"]
-    cite = next(e for e in citation["evidence"] if e["method"] == "citation")
-    assert cite["mention"] == "《实验动物管理条例》" and cite["score"] == 1.0
+    assert "topic" in [e.method for e in topic.evidence]
+    doc = founding_kb.document(citation.document.id)
+    for m in result.measures:
+        assert doc.text[m.start: m.end] == m.text
+        for e in m.evidence:
+            assert doc.text[e.start: e.end] == e.quote
+            assert e.start >= m.start and e.end <= m.end
+            if e.mention_start is not None:
+                assert doc.text[e.mention_start: e.mention_end] == e.mention
+    cite = next(e for e in citation.evidence if e.method == "citation")
+    assert cite.mention == "《实验动物管理条例》" and cite.score == 1.0
 
 
 def test_alias_and_local_alias_resolution(founding_kb: KnowledgeBase) -> None:
     reg = founding_kb.find_regulation("科技进步法")
     assert reg.name == "中华人民共和国科学技术进步法"
     assert founding_kb.find_regulation("科学技术进步法").id == reg.id
-    assert founding_kb.regulation("科学技术进步法")["articles"][0]["label"] == "第一条"
+    assert founding_kb.regulation("科学技术进步法").articles[0].label == "第一条"
     local = founding_kb.measures_for("天津市科学技术进步促进条例")
-    ev = [e for m in local["measures"] for e in m["evidence"]]
-    assert {e["mention"] for e in ev} >= {"《天津市科学技术进步促进条例》", "《条例》"}
-    assert {e["method"] for e in ev if e["mention"] == "《条例》"} == {"alias"}
+    ev = [e for m in local.measures for e in m.evidence]
+    assert {e.mention for e in ev} >= {"《天津市科学技术进步促进条例》", "《条例》"}
+    assert {e.method for e in ev if e.mention == "《条例》"} == {"alias"}
     # a well-known law named without 《》
     constitution = founding_kb.measures_for("宪法")
-    assert any(e["method"] == "alias" and e["mention"] == "宪法" for m in constitution["measures"] for e in m["evidence"])
+    assert any(e.method == "alias" and e.mention == "宪法" for m in constitution.measures for e in m.evidence)
     with pytest.raises(NotFound):
         founding_kb.find_regulation("不存在的条例")
 
 
 def test_cited_regulation_without_text_is_kept(founding_kb: KnowledgeBase) -> None:
-    regs = {r["name"]: r for r in founding_kb.regulations()}
+    regs = {r.name: r for r in founding_kb.regulations()}
     tianjin = regs["天津市科学技术进步促进条例"]
-    assert tianjin["doc_id"] is None and tianjin["articles"] == 0 and tianjin["measures"] >= 1
-    assert regs["实验动物管理条例"]["articles"] == 33
+    assert tianjin.doc_id is None and tianjin.articles == 0 and tianjin.measures >= 1
+    assert regs["实验动物管理条例"].articles == 33
     assert not any("汇编" in n for n in regs)
 
 
 def test_units_and_planned_measures(founding_kb: KnowledgeBase) -> None:
     party = founding_kb.unit("局党委")
-    assert party["parent"]["name"] == "天津市科学技术局"
-    assert "健全突发事件应对机制制度" in [m["title"] for m in party["measures"]]
+    assert party.parent is not None and party.parent.name == "天津市科学技术局"
+    assert "健全突发事件应对机制制度" in [m.title for m in party.measures]
     issuer = founding_kb.unit("市科技局")
-    assert issuer["name"] == "天津市科学技术局"
-    assert "局党委" in [c["name"] for c in issuer["children"]]
-    planned = [m for m in issuer["measures"] if m["status"] == "planned"]
-    assert planned and all(m["year"] == 2024 for m in planned)
+    assert issuer.name == "天津市科学技术局"
+    assert "局党委" in [c.name for c in issuer.children]
+    planned = [m for m in issuer.measures if m.status == "planned"]
+    assert planned and all(m.year == 2024 for m in planned)
+
+
+def test_store_read_models_agree_with_the_stored_graph(founding_kb: KnowledgeBase) -> None:
+    store = founding_kb.store
+    assert not hasattr(store, "query")  # no SQL outside the store
+    lab = next(r for r in store.regulations() if r.name == "实验动物管理条例")
+    summaries = {s.id: s for s in store.regulation_summaries()}
+    assert set(summaries) == {r.id for r in store.regulations()}
+    detail = store.regulation_detail(lab.id)
+    assert detail is not None and len(detail.articles) == summaries[lab.id].articles == 33
+    result = store.regulation_measures(lab.id)
+    assert result is not None and result.regulation.name == lab.name and result.measures
+    assert len(result.measures) == summaries[lab.id].measures
+    assert sum(len(m.evidence) for m in result.measures) == summaries[lab.id].links
+    order = [(m.year or 0, m.document.title, m.start) for m in result.measures]
+    assert order == sorted(order)
+    for m in result.measures:
+        assert all(isinstance(e, Evidence) for e in m.evidence)
+        evidence_order = [(get_args(LinkMethod).index(e.method), e.start) for e in m.evidence]
+        assert evidence_order == sorted(evidence_order)
+    cited = store.regulation_measures(lab.id, methods=["citation"])
+    assert cited is not None and cited.measures and all(e.method == "citation" for m in cited.measures for e in m.evidence)
+    dated = store.regulation_measures(lab.id, year=1990)
+    assert dated is not None and dated.measures == []
+
+    measure = store.measure_detail(result.measures[0].id)
+    assert measure is not None and measure.title == result.measures[0].title
+    assert any(link.regulation.id == lab.id and link.regulation.name == lab.name for link in measure.links)
+    with_figures = next(i.measure_id for i in store.indicators() if i.measure_id)
+    figures = store.measure_detail(with_figures)
+    assert figures is not None and figures.indicators and all(isinstance(i, Indicator) for i in figures.indicators)
+    assert [i.id for i in figures.indicators] == [i.id for i in store.indicators() if i.measure_id == with_figures]
+
+    units = {u.name: u for u in store.unit_summaries()}
+    party = store.unit_detail(units["局党委"].id)
+    assert party is not None and len(party.measures) == units["局党委"].measures >= 1
+    assert party.parent is not None and party.parent.name == "天津市科学技术局"
+    assert [(m.year or 0, m.start) for m in party.measures] == sorted((m.year or 0, m.start) for m in party.measures)
+
+    docs = store.documents()
+    assert docs and all(isinstance(d, DocumentSummary) for d in docs)
+    report = next(d for d in docs if d.doc_type == "report")
+    assert report.measures == len(store.measures(report.id))
+    text = store.document_detail(report.id)
+    assert text is not None and text.length == len(text.text) == report.length
+    assert to_json(text)["text"] == text.text and to_json(docs)[0]["id"] == docs[0].id
+    for unknown in (store.regulation_detail, store.regulation_measures, store.measure_detail, store.unit_detail, store.document_detail):
+        assert unknown("nothing:0") is None
+
+
+def test_store_passage_and_sync_reads(founding_kb: KnowledgeBase) -> None:
+    store = founding_kb.store
+    dim = store.vector_dim()
+    assert dim == 384
+    ids, _ = store.passage_vectors(dim)
+    rows = store.passage_sync_rows()
+    docs = store.documents()
+    fingerprints = store.fingerprints_by_document()
+    assert {r.id for r in rows} == {d.id for d in docs} == set(fingerprints)
+    assert all(fingerprints[r.id] == r.fingerprint for r in rows) and set(fingerprints.values()) == store.fingerprints()
+    assert sum(r.n for r in rows) == len(ids)
+    for r in rows:
+        pids, _, _ = store.document_passage_vectors(r.id)
+        assert len(pids) == r.n and (r.lo, r.hi) == ((min(pids), max(pids)) if pids else (None, None))
+    measures = store.measures()
+    assert store.measure_document_ids() == {m.id: m.doc_id for m in measures}
+    passages = store.passages()
+    for reg in store.regulations():
+        expected = {p.id for p in passages if reg.doc_id and p.doc_id == reg.doc_id}
+        linked = {link.measure_id for link in store.links(regulation_id=reg.id)}
+        for m in measures:
+            if m.id in linked:
+                expected |= {p.id for p in passages if p.doc_id == m.doc_id and p.start < m.end and m.start < p.end}
+        assert store.regulation_passage_ids(reg.id) == expected, reg.name
+    regulations_of: dict[str, set[str]] = {}
+    for link in store.links():
+        regulations_of.setdefault(link.measure_id, set()).add(link.regulation_id)
+    assert store.linked_regulation_ids([m.id for m in measures]) == regulations_of
+
+    report = next(d for d in docs if d.doc_type == "report")
+    assert [d.id for d in store.reports()] == [d.id for d in docs if d.doc_type == "report"]
+    assert report.id in [d.id for d in store.reports(report.year)] and store.reports(1990) == []
+    stored = store.stored_passages(report.id)
+    assert {sp.passage.id for sp in stored} == {p.id for p in passages if p.doc_id == report.id}
+    assert [sp.passage.start for sp in stored] == sorted(sp.passage.start for sp in stored)
+    tids, tokens = store.passage_tokens()
+    tokens_of = dict(zip(tids.tolist(), tokens, strict=True))
+    for sp in stored:
+        assert sp.vector is not None and len(sp.vector) == dim and sp.tokens == tokens_of[sp.passage.id]
+    reports = {d.id for d in docs if d.doc_type == "report"}
+    assert len(store.report_passage_tokens()) == sum(1 for p in passages if p.doc_id in reports)
+    sections = store.top_sections(report.id)
+    assert [s[0] for s in sections] == sorted(s[0] for s in sections)
+    assert [title for _, _, title, planned in sections if planned] == ["2024年推进法治政府建设的主要安排"]
 
 
 def test_ingest_is_idempotent_and_replaces_changed_content(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder, data_dir_for: Callable[[Path], Path]) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from policykg.api.kb import KnowledgeBase
+from policykg.search.local_index import LocalIndex
 from tests.conftest import CORPUS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,38 +62,45 @@ def wait_ready(proc: subprocess.Popen[str]) -> None:
     assert line == "ready", f"child did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
 
 
+def sql(kb: KnowledgeBase, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    """Rows of the store's database read directly, in one read transaction (what the checks inspect)."""
+    con = sqlite3.connect(kb.data_dir / "policykg.sqlite", timeout=30)
+    con.row_factory = sqlite3.Row
+    try:
+        return con.execute(query, params).fetchall()
+    finally:
+        con.close()
+
+
 def per_document_counts(kb: KnowledgeBase) -> dict[str, dict[str, int]]:
     """For each stored document: its measures, passages, articles, sections and indicators (one snapshot)."""
-    out: dict[str, dict[str, int]] = {}
-    with kb.store.snapshot():
-        for d in kb.store.query("SELECT id FROM documents"):
-            out[d["id"]] = {
-                t: kb.store.query(f"SELECT count(*) AS n FROM {t} WHERE doc_id=?", (d["id"],))[0]["n"]
-                for t in ("measures", "passages", "articles", "sections", "indicators")
-            }
-    return out
+    tables = ("measures", "passages", "articles", "sections", "indicators")
+    counts = ", ".join(f"(SELECT count(*) FROM {t} WHERE doc_id = d.id) AS {t}" for t in tables)
+    return {r["id"]: {t: r[t] for t in tables} for r in sql(kb, f"SELECT d.id, {counts} FROM documents d")}
 
 
 def check_consistent(kb: KnowledgeBase, reference: dict[str, dict[str, int]]) -> None:
     """Every stored document is complete, the SQLite file is sound, and indexes agree with the graph."""
-    assert kb.store.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
-    assert not kb.store.query("PRAGMA foreign_key_check")
+    assert sql(kb, "PRAGMA integrity_check")[0][0] == "ok"
+    assert not sql(kb, "PRAGMA foreign_key_check")
     for doc_id, counts in per_document_counts(kb).items():
         assert doc_id in reference, f"unknown document {doc_id} in the store"
         assert counts == reference[doc_id], f"{doc_id} half-written: {counts} != {reference[doc_id]}"
-    orphans = kb.store.query(
+    orphans = sql(kb,
         "SELECT (SELECT count(*) FROM measures WHERE doc_id NOT IN (SELECT id FROM documents)) + "
         "(SELECT count(*) FROM passages WHERE doc_id NOT IN (SELECT id FROM documents)) + "
         "(SELECT count(*) FROM links WHERE measure_id NOT IN (SELECT id FROM measures)) AS n"
     )[0]["n"]
     assert orphans == 0
     kb.searcher.refresh()
-    passage_ids = {r["id"] for r in kb.store.query("SELECT id FROM passages")}
-    with_vector = {r["id"] for r in kb.store.query("SELECT id FROM passages WHERE vector IS NOT NULL")}
+    passage_ids = {r["id"] for r in sql(kb, "SELECT id FROM passages")}
+    with_vector = {r["id"] for r in sql(kb, "SELECT id FROM passages WHERE vector IS NOT NULL")}
     assert with_vector == passage_ids, "a passage without its vector"
-    faiss_ids = set(kb.searcher.vectors.ids.tolist()) if kb.searcher.vectors is not None else set()
-    bm25_ids = set(kb.searcher.bm25.ids.tolist()) if kb.searcher.bm25 is not None else set()
+    index = kb.searcher.vectors
+    assert isinstance(index, LocalIndex)
+    faiss_ids = set(index.vectors.ids.tolist()) if index.vectors is not None else set()
+    bm25_ids = set(index.bm25.ids.tolist()) if index.bm25 is not None else set()
     assert faiss_ids == passage_ids, "faiss and the store disagree"
     assert bm25_ids == passage_ids, "BM25 and the store disagree"
-    if kb.searcher.vectors is not None:
-        assert kb.searcher.vectors.index.ntotal == len(passage_ids)  # type: ignore[attr-defined]
+    if index.vectors is not None:
+        assert index.vectors.index.ntotal == len(passage_ids)  # type: ignore[attr-defined]

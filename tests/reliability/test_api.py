@@ -111,7 +111,7 @@ def test_pathological_sparql_is_stopped_and_stops_burning_cpu(kb: KnowledgeBase)
 
 
 def test_pathological_sparql_over_http(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("policykg.api.http.SPARQL_TIMEOUT", 1.0)
+    monkeypatch.setattr("policykg.api.http.routers.sparql.SPARQL_TIMEOUT", 1.0)
     started = time.monotonic()
     resp = client.get("/sparql", params={"query": CROSS_JOIN})
     assert resp.status_code == 400 and "stopped after" in resp.json()["detail"]
@@ -138,7 +138,7 @@ def test_upload_path_traversal_names(client: TestClient, kb: KnowledgeBase, name
         fname = resp.json()["filename"]  # type: ignore[attr-defined]
         assert "/" not in fname and "\\" not in fname and ".." not in fname and "\n" not in fname and "\x00" not in fname
         for d in kb.documents():
-            assert "/etc/" not in d["path"] and "authorized_keys" not in d["path"]
+            assert "/etc/" not in d.path and "authorized_keys" not in d.path
 
 
 def test_upload_oversize_refused(client: TestClient, kb: KnowledgeBase) -> None:
@@ -210,7 +210,7 @@ def test_no_document_text_or_keys_in_logs(client: TestClient, kb: KnowledgeBase,
         client.get("/sparql", params={"query": f'SELECT * WHERE {{ ?s ?p "{secret_text}" }}'})
         client.get("/sparql", params={"query": f"SELECT * WHERE {{ {secret_text} }}"})  # a syntax error
         client.get("/search", params={"q": secret_text, "k": "not-a-number"})
-        doc = kb.documents()[0]["id"]
+        doc = kb.documents()[0].id
         client.get(f"/documents/{doc}")
     text = "\n".join(r.getMessage() + (str(r.exc_info) if r.exc_info else "") for r in caplog.records)
     for leak in (secret_text, API_KEY, "wrong-key-abcdef", DOC_TEXT_MARKER):

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from policykg.api.kb import KnowledgeBase
 from policykg.graph.model import Document, content_hash, stable_id
 from policykg.ingest.extract import extract
-from policykg.ingest.pipeline import Metadata, infer_metadata
+from policykg.ingest.metadata import Metadata, infer_metadata
 from policykg.ingest.readers import RawDocument
 from policykg.ingest.structure import parse_regulation, parse_report, walk
 from tests.conftest import FOUNDING, FOUNDING_REGULATIONS, HashingEncoder

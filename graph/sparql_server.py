@@ -9,7 +9,8 @@ change rewrites only what it touched:
 - ``…/graph/shared``: regulations and units (they gather names from many documents).
 
 Queries see the union of the named graphs: start Oxigraph with ``--union-default-graph``
-(Virtuoso does this by default; Fuseki: ``tdb2:unionDefaultGraph true``).
+(Virtuoso does this by default; Fuseki: ``tdb2:unionDefaultGraph true``). Every query passes
+:func:`policykg.graph.sparql.check_query` first, and the server receives the text that was checked.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
+from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 
@@ -28,14 +30,28 @@ from rdflib.query import Result
 from rdflib.term import Node
 
 from policykg.graph.rdf import document_graph, links_graph, shared_graph
+from policykg.graph.sparql import (
+    ALLOW_FEDERATION,
+    GRAPH_BASE,
+    CheckedQuery,
+    GraphServerError,
+    SparqlRefused,
+    SparqlTimeout,
+    check_query,
+    result_rows,
+    run_limited,
+)
 from policykg.graph.store import SQLiteStore
 
-GRAPH_BASE = "https://policykg.org/graph/"
+__all__ = ["GRAPH_BASE", "GraphServerError", "SparqlEndpoint", "SparqlServerGraph", "sync_graph"]
+
 Triple = tuple[Node, Node, Node]
+# HTTP statuses of the query endpoint that are about the query (syntax, size, evaluation), not the server
+QUERY_REFUSED = frozenset({400, 413, 414, 500})
 
 
-class GraphServerError(Exception):
-    """The SPARQL server cannot be reached or refused a request (one line)."""
+class _ServerTimeout(GraphServerError):
+    """The server did not answer within the socket timeout."""
 
 
 @dataclass
@@ -74,18 +90,26 @@ class _Store(SPARQLUpdateStore):
             )
         self.opener = urllib.request.build_opener(*handlers)
 
-    def _open(self, url: str, data: bytes, content_type: str, accept: str, method: str = "POST") -> tuple[bytes, str]:
+    def _open(
+        self, url: str, data: bytes, content_type: str, accept: str, method: str = "POST", timeout: float | None = None,
+    ) -> tuple[bytes, str]:
         req = urllib.request.Request(url, data=data, headers={"Content-Type": content_type, "Accept": accept}, method=method)
         try:
-            with self.opener.open(req, timeout=self.timeout) as res:
+            with self.opener.open(req, timeout=self.timeout if timeout is None else timeout) as res:
                 return bytes(res.read()), str(res.headers.get("Content-Type", "")).split(";")[0].strip()
         except HTTPError as exc:
             body = exc.read().decode("utf-8", "replace").strip().splitlines()
-            raise GraphServerError(f"SPARQL server {url}: HTTP {exc.code} {body[0][:200] if body else exc.reason}") from exc
+            message = f"SPARQL server {url}: HTTP {exc.code} {body[0][:200] if body else exc.reason}"
+            raise GraphServerError(message, exc.code) from exc
         except (URLError, OSError) as exc:
-            raise GraphServerError(f"SPARQL server {url}: {getattr(exc, 'reason', exc)}") from exc
+            reason = getattr(exc, "reason", exc)
+            error = _ServerTimeout if isinstance(reason, TimeoutError) else GraphServerError
+            raise error(f"SPARQL server {url}: {reason}") from exc
 
-    def _query(self, query: str, default_graph: str | None = None, named_graph: str | None = None, *, kind: str = "SELECT") -> Result:
+    def _query(
+        self, query: str, default_graph: str | None = None, named_graph: str | None = None, *,
+        kind: str = "SELECT", timeout: float | None = None,
+    ) -> Result:
         """POST the query as a form (no default-graph-uri: the server's union default graph) and parse
         the answer: SPARQL JSON for SELECT/ASK, N-Triples or Turtle for CONSTRUCT/DESCRIBE."""
         self._queries += 1
@@ -94,6 +118,7 @@ class _Store(SPARQLUpdateStore):
         raw, ctype = self._open(
             self.query_endpoint, urlencode({"query": query}).encode(), "application/x-www-form-urlencoded",
             "application/n-triples, text/turtle;q=0.9" if graph_result else "application/sparql-results+json",
+            timeout=timeout,
         )
         if graph_result:
             g = Graph()
@@ -121,16 +146,58 @@ def _statements(triples: Iterable[Triple]) -> str:
 
 
 class SparqlServerGraph:
-    """The knowledge graph in a SPARQL server: replace named graphs, run read-only queries."""
+    """The knowledge graph in a SPARQL server: replace named graphs, run read-only queries (a GraphBackend)."""
 
-    def __init__(self, endpoint: SparqlEndpoint) -> None:
+    def __init__(self, endpoint: SparqlEndpoint, *, allow_federation: bool = ALLOW_FEDERATION) -> None:
         self.endpoint = endpoint
+        self.name = endpoint.query_url
+        self.allow_federation = allow_federation
         self.store = _Store(endpoint)
 
     @property
     def target(self) -> str:
         """Where the triples go, as recorded by the store's sync state."""
         return f"sparql {self.endpoint.update_url or self.endpoint.query_url}"
+
+    # ---- queries
+    def check(self, query: str) -> CheckedQuery:
+        """The query as it will be sent, or SparqlRefused (FROM may name only policykg's graphs)."""
+        return check_query(query, allow_federation=self.allow_federation, named_graphs=GRAPH_BASE)
+
+    def query(self, query: str, *, limit: int = 10_000, timeout: float = 30.0) -> dict[str, Any]:
+        """Check a read-only query and run it on the server; rows and time are capped (see GraphBackend)."""
+
+        def job() -> dict[str, Any]:
+            checked = self.check(query)
+            try:
+                return result_rows(self.store._query(checked.text, kind=checked.kind, timeout=timeout + 1.0), limit)
+            except _ServerTimeout as exc:
+                raise SparqlTimeout(f"SPARQL query stopped after {timeout:g} s") from exc
+            except GraphServerError as exc:
+                if exc.status in QUERY_REFUSED:
+                    raise SparqlRefused(str(exc)) from exc
+                raise
+            except Exception as exc:  # a garbled or cut answer (Oxigraph reports late errors mid-stream)
+                raise SparqlRefused(f"the SPARQL server's answer cannot be read ({type(exc).__name__})") from exc
+
+        return run_limited(job, timeout, offline=False, grace=0.2)
+
+    def query_result(self, query: str) -> Result:
+        """rdflib's Result of a query (checked all the same), no row cap; for policykg's own queries and tests."""
+        checked = self.check(query)
+        return self.store._query(checked.text, kind=checked.kind)
+
+    def count(self) -> int:
+        """Triples in policykg's named graphs (a server may hold graphs of its own)."""
+        rows = list(self.query_result(
+            f'SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(STRSTARTS(STR(?g), "{GRAPH_BASE}")) }}'
+        ))
+        return int(str(rows[0][0])) if rows else 0  # type: ignore[index]
+
+    # ---- writes
+    def sync(self, store: SQLiteStore) -> dict[str, Any]:
+        """Bring the server's named graphs in line with the store (see :func:`sync_graph`)."""
+        return sync_graph(store, self)
 
     def update(self, text: str) -> None:
         self.store._update(text)
@@ -160,17 +227,6 @@ class SparqlServerGraph:
     def drop_graph(self, name: str) -> None:
         self.update(f"DROP SILENT GRAPH <{GRAPH_BASE}{name}>")
 
-    def query(self, sparql: str, kind: str = "SELECT") -> Result:
-        """Run a query of ``kind`` (SELECT, ASK, CONSTRUCT, DESCRIBE); the caller checks it is read-only."""
-        return self.store._query(sparql, kind=kind)
-
-    def count(self) -> int:
-        """Triples in policykg's named graphs (a server may hold graphs of its own)."""
-        rows = list(self.query(
-            f'SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(STRSTARTS(STR(?g), "{GRAPH_BASE}")) }}'
-        ))
-        return int(str(rows[0][0])) if rows else 0  # type: ignore[index]
-
 
 def _digest(triples: Iterable[Triple]) -> str:
     lines = sorted(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)
@@ -186,8 +242,8 @@ def sync_graph(store: SQLiteStore, server: SparqlServerGraph) -> dict[str, int]:
     target = server.target
     with store.snapshot():
         state = store.sync_state(target)
-        docs = {d["id"]: d for d in store.documents()}
-        fingerprints = {r["id"]: r["fingerprint"] for r in store.query("SELECT id, fingerprint FROM documents")}
+        docs = {d.id: d for d in store.documents()}
+        fingerprints = store.fingerprints_by_document()
         wanted: dict[str, str] = {f"doc/{i}": fingerprints[i] for i in docs}
         parts: dict[str, list[Triple]] = {
             f"doc/{i}": list(document_graph(store, d)) for i, d in docs.items() if state.get(f"doc/{i}") != fingerprints[i]
@@ -209,4 +265,3 @@ def sync_graph(store: SQLiteStore, server: SparqlServerGraph) -> dict[str, int]:
         store.record_sync(target, name, None)
         dropped += 1
     return {"written": written, "dropped": dropped}
-

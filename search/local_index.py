@@ -1,31 +1,32 @@
-"""Vector and keyword indexes behind small interfaces, persisted beside the store.
+"""The embedded index backend: faiss (vectors) and bm25s (keywords) in files beside the store.
 
-Both are derived from the store (vectors and tokens live in SQLite), written atomically and tagged
-with the store generation they reflect; a stale or damaged file is rebuilt, never trusted.
+:class:`LocalIndex` implements both :class:`~policykg.search.backends.VectorSearch` and
+:class:`~policykg.search.backends.KeywordSearch`. Both indexes are derived from the store (vectors
+and tokens live in SQLite), written atomically together and tagged with the store generation they
+reflect; a stale or damaged file is rebuilt, never trusted.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from policykg.graph.store import SQLiteStore
+from policykg.search.filters import Filters, PassageCatalog
+from policykg.search.ranking import Candidates, top_k
+from policykg.search.tokenize import Tokenizer, bigrams
+
+log = logging.getLogger(__name__)
+
 EXACT_LIMIT = 100_000
 MAX_EF = 16_384  # widest HNSW walk for a filtered search
-
-
-class VectorIndex(Protocol):
-    """Inner-product search over L2-normalised vectors keyed by passage id."""
-
-    ids: np.ndarray
-
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
-    def save(self, path: Path) -> None: ...
 
 
 class FaissIndex:
@@ -129,12 +130,12 @@ class BM25Index:
         self._pos = {int(pid): i for i, pid in enumerate(ids)}
 
     @classmethod
-    def build(cls, ids: np.ndarray, corpus_tokens: list[list[str]]) -> BM25Index:
+    def build(cls, ids: np.ndarray, corpus_tokens: list[list[str]], *, k1: float = 1.2, b: float = 0.75) -> BM25Index:
         import bm25s
 
         if not corpus_tokens:
             return cls(None, ids)
-        retriever = bm25s.BM25(k1=1.2, b=0.75)
+        retriever = bm25s.BM25(k1=k1, b=b)
         docs = [toks if toks else ["\u2400"] for toks in corpus_tokens]
         retriever.index(docs, show_progress=False)
         return cls(retriever, ids)
@@ -193,3 +194,76 @@ def read_generation(directory: Path) -> int | None:
         return int(json.loads((directory / "state.json").read_text())["generation"])
     except (OSError, ValueError, KeyError):
         return None
+
+
+class LocalIndex:
+    """faiss + bm25s over the store's passages, kept in ``directory`` and in step with the store."""
+
+    name = "faiss"
+
+    def __init__(
+        self, store: SQLiteStore, directory: Path, *, kind: str = "auto", threads: int | None = None,
+        k1: float = 1.2, b: float = 0.75,
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.kind = kind
+        self.threads = threads
+        self.k1, self.b = k1, b
+        self.vectors: FaissIndex | None = None
+        self.bm25: BM25Index | None = None
+        self.catalog = PassageCatalog(store)
+        self.tokenizer = Tokenizer()
+        self._generation = -1
+
+    def refresh(self, catalog: PassageCatalog, generation: int, *, write: bool = False) -> None:
+        """Load the index files of ``generation``, else rebuild from the store (and write them if ``write``).
+
+        Called inside a store snapshot; with ``write``, also checks the files (a killed ingest may
+        have left them behind).
+        """
+        self.catalog = catalog
+        if generation == self._generation and self.bm25 is not None and (not write or read_generation(self.directory) == generation):
+            return
+        loaded = False
+        if read_generation(self.directory) == generation:
+            try:
+                path = self.directory / "vectors.faiss"
+                self.vectors = FaissIndex.load(path) if path.exists() else None
+                self.bm25 = BM25Index.load(self.directory / "bm25")
+                # another process may have swapped in newer indexes while these were read
+                loaded = read_generation(self.directory) == generation
+            except Exception as exc:  # a damaged index is rebuilt, never trusted
+                log.warning("index in %s unreadable (%s); rebuilding", self.directory, exc)
+        if not loaded:
+            self._build()
+        self.tokenizer = Tokenizer.from_regulations(self.store.regulations())
+        self._generation = generation
+        if write and not loaded and self.bm25 is not None:
+            write_indexes(self.directory, generation, self.vectors, self.bm25)
+
+    def _build(self) -> None:
+        dim = self.store.vector_dim() or 384
+        ids, vecs = self.store.passage_vectors(dim)
+        self.vectors = FaissIndex.build(ids, vecs, self.kind, self.threads) if len(ids) else None
+        tids, tokens = self.store.passage_tokens()
+        texts = {p.id: p.embed_text for p in self.store.passages()}
+        self.bm25 = BM25Index.build(
+            tids, [words + bigrams(texts[int(i)]) for i, words in zip(tids.tolist(), tokens, strict=True)], k1=self.k1, b=self.b,
+        )
+
+    def search_vectors(self, queries: np.ndarray, k: int, filters: Filters) -> list[Candidates]:
+        allowed = self.catalog.allowed(filters)
+        if self.vectors is None or (allowed is not None and not len(allowed)):
+            return [Candidates() for _ in range(len(queries))]
+        scores, found = self.vectors.search(queries, k, allowed)
+        return [Candidates(found[i][found[i] >= 0], scores[i][found[i] >= 0]) for i in range(len(found))]
+
+    def search_keywords(self, query: str, k: int, filters: Filters) -> Candidates:
+        if self.bm25 is None:
+            return Candidates()
+        raw = self.bm25.scores(self.tokenizer.terms(query))
+        if not len(raw):
+            return Candidates()
+        allowed = self.catalog.allowed(filters)
+        return top_k(raw, self.bm25.ids, k, None if allowed is None else np.isin(self.bm25.ids, allowed))

@@ -1,4 +1,8 @@
-"""The knowledge graph as networkx: documents, measures, regulations, articles, units, indicators."""
+"""The knowledge graph as a networkx MultiDiGraph: documents, measures, regulations, articles, units, indicators.
+
+What ``policykg viz`` and the HTTP graph view draw (:func:`responsibility_graph`) and ``policykg export
+--format graphml`` writes; built from the store in one snapshot.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ def build_graph(store: SQLiteStore, *, year: int | None = None, with_articles: b
     g = nx.MultiDiGraph()
     with store.snapshot():
         for d in store.documents():
-            g.add_node(d["id"], type="document", label=d["title"], doc_type=d["doc_type"], year=d["year"] or 0, issuer=d["issuer"] or "")
+            g.add_node(d.id, type="document", label=d.title, doc_type=d.doc_type, year=d.year or 0, issuer=d.issuer or "")
         regs = store.regulations()
         for r in regs:
             g.add_node(r.id, type="regulation", label=r.name, kind=r.kind, aliases=json.dumps(r.aliases, ensure_ascii=False))
@@ -31,18 +35,18 @@ def build_graph(store: SQLiteStore, *, year: int | None = None, with_articles: b
         for u in units:
             if u.parent_id and u.parent_id in g:
                 g.add_edge(u.id, u.parent_id, relation="sub_unit_of")
-        keep: set[str] = set()
+        kept_measures: set[str] = set()
         for m in store.measures():
             if year is not None and m.year != year:
                 continue
-            keep.add(m.id)
+            kept_measures.add(m.id)
             g.add_node(m.id, type="measure", label=m.title, year=m.year or 0, status=m.status, section=m.section, doc_id=m.doc_id, start=m.start, end=m.end)
             g.add_edge(m.id, m.doc_id, relation="part_of")
             for unit_id in m.units:
                 if unit_id in g:
                     g.add_edge(unit_id, m.id, relation="responsible_for")
         for link in store.links():
-            if link.measure_id not in keep:
+            if link.measure_id not in kept_measures:
                 continue
             ev = link.evidence
             attrs: dict[str, Any] = {
@@ -54,7 +58,7 @@ def build_graph(store: SQLiteStore, *, year: int | None = None, with_articles: b
                 g.add_edge(link.measure_id, link.article_id, relation="implements_article", method=ev.method)
         if with_indicators:
             for i in store.indicators():
-                if i.measure_id in keep:
+                if i.measure_id in kept_measures:
                     g.add_node(i.id, type="indicator", label=f"{i.name} {i.value:g}{i.unit}", value=i.value, unit=i.unit)
                     g.add_edge(i.measure_id, i.id, relation="has_indicator")
     return g

@@ -1,19 +1,11 @@
-"""Passages: the searchable chunks of a document, with offsets into its stored text."""
+"""Passages: the searchable chunks of a document (paragraphs of a report, articles of a regulation),
+with offsets into its stored text."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import numpy as np
 
 from policykg.graph.model import Extraction, Passage, Regulation
-from policykg.search.tokenize import add_words, tokenize
-
-if TYPE_CHECKING:
-    from policykg.ingest.pipeline import Prepared
-    from policykg.search.embeddings import Encoder
 
 MAX_CHARS = 480
 SENTENCE_RE = re.compile(r"[^。！？；\n]*[。！？；]?")
@@ -103,23 +95,5 @@ def regulation_passages(ex: Extraction) -> list[Passage]:
 
 
 def make_passages(ex: Extraction) -> list[Passage]:
+    """The passages of a document: its articles if it is a regulation, else its paragraphs."""
     return regulation_passages(ex) if ex.document.doc_type == "regulation" else report_passages(ex)
-
-
-@dataclass
-class Embedded:
-    """A prepared document with its passages cut, embedded and tokenised: ready to store."""
-
-    prepared: Prepared
-    vectors: np.ndarray | None
-    tokens: list[str]
-
-
-def embed_prepared(prepared: Prepared, encoder: Encoder, batch_size: int = 32) -> Embedded:
-    """Cut passages, embed them and tokenise them for BM25 (the heavy stage of ingest)."""
-    ex = prepared.extraction
-    add_words([n for r in ex.regulations for n in (r.name, *r.aliases)])
-    ex.passages = make_passages(ex)
-    texts = [p.embed_text for p in ex.passages]
-    vectors = encoder.encode_passages(texts, batch_size=batch_size) if texts else None
-    return Embedded(prepared, vectors, [" ".join(tokenize(t)) for t in texts])

@@ -33,10 +33,10 @@ def semantic_links(
     passages = store.passages()
     if not regs or not passages:
         return []
-    row = store.query("SELECT length(vector) AS n FROM passages WHERE vector IS NOT NULL LIMIT 1")
-    if not row:
+    dim = store.vector_dim()
+    if not dim:
         return []
-    ids, vecs = store.passage_vectors(int(row[0]["n"]) // 4)
+    ids, vecs = store.passage_vectors(dim)
     row_of = {int(pid): i for i, pid in enumerate(ids.tolist())}
     tids, token_lists = store.passage_tokens()
     tokens = {int(pid): {t for t in toks if len(t) >= 2} for pid, toks in zip(tids.tolist(), token_lists, strict=True)}
@@ -49,10 +49,10 @@ def semantic_links(
         return []
     article_ids = {(a.regulation_id, a.label): a.id for a in store.articles()}
     A = vecs[[row_of[a.id] for a in articles]]
-    docs = {d["id"]: d for d in store.documents()}
+    docs = {d.id: d for d in store.documents()}
     by_doc: dict[str, list[Passage]] = defaultdict(list)
     for p in passages:
-        if p.id in row_of and docs.get(p.doc_id, {}).get("doc_type") == "report":
+        if p.id in row_of and (doc := docs.get(p.doc_id)) is not None and doc.doc_type == "report":
             by_doc[p.doc_id].append(p)
 
     links: list[Link] = []
@@ -60,7 +60,7 @@ def semantic_links(
         inside = [p for p in by_doc.get(measure.doc_id, []) if measure.start <= p.start and p.end <= measure.end]
         if not inside:
             continue
-        issuer = docs[measure.doc_id].get("issuer") or ""
+        issuer = docs[measure.doc_id].issuer or ""
         sims = vecs[[row_of[p.id] for p in inside]] @ A.T  # (passages, articles)
         best: dict[str, tuple[float, int, int, list[str]]] = {}
         for pi, ai in np.argwhere(sims >= threshold).tolist():

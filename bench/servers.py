@@ -1,13 +1,16 @@
-"""Start and stop the servers of the scaled-out configuration on loopback, for tests and benchmarks.
+"""Start and stop servers on loopback, for benchmarks and tests: the scaled-out configuration's Oxigraph
+(SPARQL graph), Milvus Lite (vectors) and Virtuoso, and ``policykg serve`` itself.
 
-Oxigraph (SPARQL graph) and Milvus Lite (vectors) run as child processes bound to 127.0.0.1 on
-free ports, with their data in temporary directories; they are stopped by PID. When
-``POLICYKG_TEST_PIDS`` names a directory, each PID is also written there so that ``.ci/run`` can
-stop anything a crashed test run left behind.
+Each runs as a child process bound to 127.0.0.1 on a free port, with its data in a directory of the
+caller's; it is stopped by PID. When ``POLICYKG_TEST_PIDS`` names a directory, each PID is also written
+there so that ``.ci/run`` (and bench/scale.py) can stop anything a crashed run left behind.
+
+Only the standard library: the tests import it as ``bench.servers``, the bench scripts as ``servers``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,7 +18,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,29 +29,52 @@ BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+def _listens(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _health_ok(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _wait_until(
+    ready: Callable[[int], bool], port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0, poll: float = 0.1
+) -> None:
+    """Wait until ``ready(port)``; fail with the end of the server's log if it exits or takes too long."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text(errors='replace')[-800:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not listen on 127.0.0.1:{port} within {timeout:g} s")
+        if ready(port):
+            return
+        time.sleep(poll)
+    raise RuntimeError(f"server did not answer on 127.0.0.1:{port} within {timeout:g} s: {log.read_text(errors='replace')[-800:]}")
 
 
 @dataclass
 class Server:
+    """A server process on 127.0.0.1:``port`` with its data in ``data``."""
+
     name: str
     proc: subprocess.Popen[bytes]
     port: int
     data: Path
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         """Stop this process by its PID: SIGTERM, then SIGKILL."""
@@ -61,22 +90,37 @@ class Server:
             (Path(pids) / f"{self.proc.pid}.pid").unlink(missing_ok=True)
 
 
-def _start(name: str, args: list[str], port: int, data: Path) -> Server:
+def _start(
+    name: str, args: list[str], port: int, data: Path, *, log: Path | None = None, env: dict[str, str] | None = None,
+    ready: Callable[[int], bool] = _listens, timeout: float = 60.0,
+) -> Server:
+    """Run ``args`` (output to ``log``, by default next to ``data``), record its PID, wait until ``ready``."""
     data.mkdir(parents=True, exist_ok=True)
-    log = data.parent / f"{data.name}.log"
+    log = log or data.parent / f"{data.name}.log"
     with log.open("wb") as fh:
-        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     pids = os.environ.get("POLICYKG_TEST_PIDS")
     if pids:
         Path(pids).mkdir(parents=True, exist_ok=True)
         (Path(pids) / f"{proc.pid}.pid").write_text(name)
     server = Server(name, proc, port, data)
     try:
-        _wait_for_port(port, proc, log)
+        _wait_until(ready, port, proc, log, timeout, poll=0.3 if ready is _health_ok else 0.1)
     except BaseException:
         server.stop()
         raise
     return server
+
+
+@contextlib.contextmanager
+def running(server: Server, *, remove_data: bool = False) -> Iterator[Server]:
+    """Stop ``server`` (and remove its data if asked) when the block ends, also on errors."""
+    try:
+        yield server
+    finally:
+        server.stop()
+        if remove_data:
+            shutil.rmtree(server.data, ignore_errors=True)
 
 
 def start_oxigraph(data: Path) -> Server:
@@ -125,6 +169,16 @@ MaxQueryExecutionTime = 60
 """
 
 
+def start_policykg(data: Path, log: Path, *, port: int | None = None, timeout: float = 120.0) -> Server:
+    """``policykg serve`` over the data directory ``data`` (no API key: uploads off), its output in ``log``;
+    returns once ``/health`` answers 200."""
+    port = port or free_port()
+    exe = BIN / "policykg"
+    env = {k: v for k, v in os.environ.items() if k != "POLICYKG_API_KEY"}
+    args = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(data)]
+    return _start("policykg", args, port, data, log=log, env=env, ready=_health_ok, timeout=timeout)
+
+
 def start_virtuoso(data: Path) -> Server:
     """Debian's ``virtuoso-t`` (virtuoso-opensource-7-bin) in the foreground, SQL and HTTP ports on 127.0.0.1.
 
@@ -167,7 +221,8 @@ class Servers:
         return data_dir
 
     def stop(self) -> None:
-        for s in [*self.graphs, *([self.milvus] if self.milvus else [])]:
-            s.stop()
+        """Stop every server started."""
+        for server in [*self.graphs, *([self.milvus] if self.milvus else [])]:
+            server.stop()
         self.graphs.clear()
         self.milvus = None

@@ -1,11 +1,11 @@
-"""The Ray Data ingest engine: read, extract and embed files on a Ray cluster, store on the driver.
+"""The Ray Data ingest engine: the document step on a Ray cluster; the driver stores the results.
 
-The pipeline has two stages. ``prepare_row`` (read + extract, a plain function) turns each file into a
-:class:`~ingest.pipeline.Prepared`, a one-line error, or "unchanged" when its fingerprint is already
-stored; then :class:`EmbedActor` (an actor pool, each actor holding the embedding model) cuts and embeds
-the passages; Ray Data fuses the two into the actors' tasks. Results stream back to the driver in input
-order (the store's merge of regulations and units keeps the first writer, so the order must match the
-local engine's), one per file; the driver recomputes the BM25 tokens (see :func:`_retokenize`).
+Two stages run :class:`~policykg.ingest.pipeline.DocumentStep`: ``prepare_row`` (read + extract, a
+plain task) turns each file into a :class:`~policykg.ingest.pipeline.Prepared`, a one-line error, or
+"unchanged" when the store already holds it; then :class:`EmbedActor` (an actor pool, each actor
+holding the embedding model) cuts, embeds and tokenises the passages; Ray Data fuses the two into the
+actors' tasks. Results stream back to the driver in input order (the store's merge of regulations and
+units keeps the first writer, so the order must match the local engine's), one per file.
 
 Rows are Arrow-friendly: the documents travel as pickled bytes. Every node of a cluster needs
 policykg (with the ``search`` extra) installed and the files at the same paths.
@@ -14,6 +14,7 @@ policykg (with the ``search`` extra) installed and the files at the same paths.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -21,16 +22,14 @@ import pickle
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from policykg.ingest.pipeline import Metadata, prepare
-from policykg.ingest.readers import ReadError
+from policykg.ingest.metadata import Metadata
+from policykg.ingest.pipeline import DocumentStep, Embedded, Known, failure
+from policykg.ingest.protocols import Encoder
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-    from policykg.search.embeddings import Encoder
-    from policykg.search.passages import Embedded
 
 PREPARED, UNCHANGED, FAILED, EMBEDDED = "prepared", "unchanged", "failed", "embedded"
 DOCS_PER_BATCH = 2  # documents per call of an embedding actor
@@ -43,27 +42,22 @@ class RayUnavailable(Exception):
     """Ray is not installed, or the cluster cannot be reached: one line for the user."""
 
 
-def _failure(path: Path, exc: BaseException) -> str:
-    """The local engine's line for an unexpected error on one file."""
-    return f"{path.name}: could not be processed ({type(exc).__name__}: {exc})"
-
-
 def _row(row: dict[str, Any], status: str, payload: bytes = b"", error: str = "") -> dict[str, Any]:
     return {"index": int(row["index"]), "path": str(row["path"]), "status": status, "payload": payload, "error": error}
 
 
-def prepare_row(row: dict[str, Any], skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+def prepare_row(row: dict[str, Any], step: DocumentStep, known: Known) -> dict[str, Any]:
     """Stage 1 (a plain task): read and extract one file; errors become its one-line result."""
     path = Path(row["path"])
     try:
         meta: Metadata = pickle.loads(row["meta"])
-        prepared = prepare(path, meta)
-    except ReadError as exc:
-        return _row(row, FAILED, error=str(exc))
-    except Exception as exc:  # a bug on one odd file must not stop the batch
-        return _row(row, FAILED, error=_failure(path, exc))
-    if prepared.fingerprint in skip:
+    except Exception as exc:
+        return _row(row, FAILED, error=failure(path, exc))
+    prepared = step.prepare(path, meta, known)
+    if prepared is None:
         return _row(row, UNCHANGED)
+    if isinstance(prepared, str):
+        return _row(row, FAILED, error=prepared)
     return _row(row, PREPARED, payload=pickle.dumps(prepared, protocol=_PICKLE))
 
 
@@ -75,43 +69,42 @@ def _schema() -> pa.Schema:
     ])
 
 
+class EncoderFactory(Protocol):
+    """Loads an encoder that uses ``threads`` CPU threads (picklable: it travels to the actors)."""
+
+    def __call__(self, *, threads: int | None = None) -> Encoder: ...
+
+
 class EmbedActor:
     """Stage 2 (an actor): holds the embedding model and embeds the prepared documents of a batch."""
 
-    def __init__(self, model: str, batch_size: int = 32, threads: int | None = None) -> None:
-        self.model = model
-        self.batch_size = batch_size
+    def __init__(self, encoder_factory: EncoderFactory, step: DocumentStep, threads: int | None = None) -> None:
+        self.encoder_factory = encoder_factory
+        self.step = step
         self.threads = threads or 1
         self._encoder: Encoder | None = None
 
     def encoder(self) -> Encoder:
         """The model, loaded once, at the first document to embed: a re-ingest of unchanged files
-        (every row already "unchanged") loads none."""
+        (every row already "unchanged") loads none. It gets the actor's thread count (an encoder
+        applies its own before each call, all cores by default): actors must not oversubscribe."""
         if self._encoder is None:
-            import torch
-
-            from policykg.search.embeddings import make_encoder
-
-            torch.set_num_threads(self.threads)
-            # make_encoder, not load_encoder: the encoder re-applies its own thread count before each
-            # call (all cores by default), so it must be given the actor's for actors not to oversubscribe
-            self._encoder = make_encoder(self.model, threads=self.threads)
+            self._encoder = self.encoder_factory(threads=self.threads)
         return self._encoder
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         import pyarrow as pa
-
-        from policykg.search.passages import embed_prepared
 
         out = []
         for row in batch.to_pylist():
             if row["status"] == PREPARED:
                 path = Path(row["path"])
                 try:
-                    ready = embed_prepared(pickle.loads(row["payload"]), self.encoder(), self.batch_size)
-                    row = _row(row, EMBEDDED, payload=pickle.dumps(ready, protocol=_PICKLE))
+                    ready = self.step.embed(pickle.loads(row["payload"]), self.encoder())
+                    row = (_row(row, FAILED, error=ready) if isinstance(ready, str)
+                           else _row(row, EMBEDDED, payload=pickle.dumps(ready, protocol=_PICKLE)))
                 except Exception as exc:
-                    row = _row(row, FAILED, error=_failure(path, exc))
+                    row = _row(row, FAILED, error=failure(path, exc))
             out.append(row)
         return pa.Table.from_pylist(out, schema=_schema())
 
@@ -208,23 +201,47 @@ def _start_ray(address: str | None) -> Callable[[], None] | None:
     return stop
 
 
+class RayEngine:
+    """The document step on Ray (:class:`~policykg.ingest.pipeline.Engine`).
+
+    ``address``: a cluster (``HOST:PORT``, ``$RAY_ADDRESS``), else a local Ray on 127.0.0.1.
+    ``threads``: CPU threads of each embedding actor (1 by default); ``concurrency``: the number of
+    actors (the cluster's CPUs, at most one per file, by default). Every node of a cluster needs
+    policykg installed and the files at the same paths.
+    """
+
+    def __init__(
+        self, encoder_factory: EncoderFactory, *, address: str | None = None, threads: int | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        self.encoder_factory = encoder_factory
+        self.address = address
+        self.threads = threads
+        self.concurrency = concurrency
+
+    def run(
+        self, items: Sequence[tuple[Path, Metadata]], step: DocumentStep, known: Known,
+    ) -> Iterator[tuple[Path, Embedded | str | None]]:
+        return embed_with_ray(
+            items, step, known, self.encoder_factory, address=self.address, threads=self.threads, concurrency=self.concurrency,
+        )
+
+
 def embed_with_ray(
     items: Sequence[tuple[Path, Metadata]],
+    step: DocumentStep,
+    known: Known,
+    encoder_factory: EncoderFactory,
     *,
-    model: str,
-    batch_size: int = 32,
     address: str | None = None,
-    skip: set[str] | frozenset[str] = frozenset(),
     threads: int | None = None,
     concurrency: int | None = None,
 ) -> Iterator[tuple[Path, Embedded | str | None]]:
-    """Read, extract and embed ``items`` on Ray; yield ``(path, result)`` once per item, in input order.
+    """Run ``step`` over ``items`` on Ray; yield ``(path, result)`` once per item, in input order.
 
-    ``result`` is an :class:`~search.passages.Embedded` ready to store, None when the file's fingerprint
-    is in ``skip`` (unchanged, not embedded), or a one-line error ``"<file name>: <reason>"``.
-    ``threads`` is the torch threads of each embedding actor (1 by default); ``concurrency`` the number
-    of actors (the cluster's CPUs, at most one per file, by default). A Ray started here is shut down at
-    the end; one initialised by the caller is reused and left running.
+    ``result`` is an :class:`~policykg.ingest.pipeline.Embedded` ready to store, None when ``known``
+    holds the file (not embedded), or a one-line error ``"<file name>: <reason>"``. A Ray started here
+    is shut down at the end; one initialised by the caller is reused and left running.
     """
     if not items:
         return
@@ -257,9 +274,9 @@ def embed_with_ray(
         ]
         ds = (
             ray.data.from_items(rows, override_num_blocks=len(rows))
-            .map(prepare_row, fn_kwargs={"skip": frozenset(skip)})
+            .map(functools.partial(prepare_row, step=step, known=known))
             .map_batches(
-                EmbedActor, fn_constructor_kwargs={"model": model, "batch_size": batch_size, "threads": threads},
+                EmbedActor, fn_constructor_kwargs={"encoder_factory": encoder_factory, "step": step, "threads": threads},
                 compute=ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),  # spread the batches
                 batch_size=DOCS_PER_BATCH, num_cpus=1, batch_format="pyarrow",
             )
@@ -273,7 +290,7 @@ def embed_with_ray(
                 try:
                     result = _result(row)
                 except Exception as exc:  # e.g. a payload that does not unpickle here
-                    result = _failure(paths[i], exc)
+                    result = failure(paths[i], exc)
                 yield paths[i], result
         except Exception as exc:  # the cluster failed: the files not yet back are reported, not lost
             reason = f"not processed, the ray engine failed ({type(exc).__name__}: {_first_line(exc)})"
@@ -298,23 +315,10 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:300] if lines else ""
 
 
-def _retokenize(ready: Embedded) -> None:
-    """Recompute the BM25 tokens here, in input order. jieba's words are per process (the regulation
-    names learnt from the documents embedded or searched before), so an actor's tokens would depend on
-    which documents it happened to get; the driver's are the local engine's (about 1 ms a passage,
-    next to ~100 ms to embed it)."""
-    from policykg.search.tokenize import add_words, tokenize
-
-    ex = ready.prepared.extraction
-    add_words([n for r in ex.regulations for n in (r.name, *r.aliases)])
-    ready.tokens = [" ".join(tokenize(p.embed_text)) for p in ex.passages]
-
-
 def _result(row: dict[str, Any]) -> Embedded | str | None:
     status = row["status"]
     if status == EMBEDDED:
         ready: Embedded = pickle.loads(row["payload"])
-        _retokenize(ready)
         return ready
     if status == UNCHANGED:
         return None
@@ -323,4 +327,4 @@ def _result(row: dict[str, Any]) -> Embedded | str | None:
     return f"{Path(row['path']).name}: could not be processed (unexpected ray stage status {status!r})"
 
 
-__all__ = ["EmbedActor", "RayUnavailable", "embed_with_ray", "prepare_row"]
+__all__ = ["EmbedActor", "EncoderFactory", "RayEngine", "RayUnavailable", "embed_with_ray", "prepare_row"]

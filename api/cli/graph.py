@@ -1,0 +1,177 @@
+"""The graph commands: regulations, measures, units, documents, export, SPARQL, stats and viz."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from policykg.api.cli.common import DataOpt, JsonOpt, _fail, _guard, _kb, _print_json, app, out
+from policykg.graph.readmodels import to_json
+
+
+@app.command()
+def measures(
+    regulation: Annotated[str, typer.Option(help="Canonical name or any alias: 实验动物管理条例, 《条例》's full name …")],
+    year: Annotated[int | None, typer.Option(help="Only measures of this year.")] = None,
+    method: Annotated[list[str] | None, typer.Option(help="citation, alias, topic, semantic (repeatable).")] = None,
+    data: DataOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which measures implement a regulation, with their evidence."""
+    kb = _kb(data)
+    result = _guard(kb.measures_for, regulation, year=year, methods=method)
+    if as_json:
+        _print_json(result)
+        return
+    reg = result.regulation
+    out.print(f"[bold]{reg.name}[/bold] ({reg.kind}) aliases: {', '.join(reg.aliases) or '-'}", highlight=False)
+    if not result.measures:
+        out.print("no measures linked")
+    for m in result.measures:
+        units = "、".join(u.name for u in m.units)
+        out.print(f"\n[bold]{m.title}[/bold] · {m.year} {m.status} · {m.document.title} · {units}", highlight=False)
+        for e in m.evidence:
+            art = f" {e.article}" if e.article else ""
+            out.print(f"  [{e.method}{art} {e.score:.2f}] [{e.start}, {e.end}) {e.quote}", highlight=False)
+
+
+@app.command()
+def regulations(data: DataOpt = None, as_json: JsonOpt = False) -> None:
+    """Regulations in the store: ingested in full or cited by reports."""
+    kb = _kb(data)
+    regs = kb.regulations()
+    if as_json:
+        _print_json(regs)
+        return
+    table = Table("name", "kind", "aliases", "articles", "measures")
+    for r in regs:
+        table.add_row(r.name, r.kind, "、".join(r.aliases[:4]), str(r.articles), str(r.measures))
+    out.print(table)
+
+
+@app.command()
+def units(data: DataOpt = None, as_json: JsonOpt = False) -> None:
+    """Units (organisations and roles) and how many measures each is responsible for."""
+    kb = _kb(data)
+    items = kb.units()
+    if as_json:
+        _print_json(items)
+        return
+    names = {u.id: u.name for u in items}
+    table = Table("name", "kind", "part of", "measures")
+    for u in items:
+        table.add_row(u.name, u.kind, names.get(u.parent_id or "", ""), str(u.measures))
+    out.print(table)
+
+
+@app.command()
+def unit(name: Annotated[str, typer.Argument(help="Unit name or alias: 局党委, 市科技局 …")], data: DataOpt = None, as_json: JsonOpt = False) -> None:
+    """A unit, its parent and sub-units, and the measures it is responsible for."""
+    kb = _kb(data)
+    u = _guard(kb.unit, name)
+    if as_json:
+        _print_json(u)
+        return
+    out.print(f"[bold]{u.name}[/bold] ({u.kind})" + (f" · part of {u.parent.name}" if u.parent else ""), highlight=False)
+    if u.children:
+        out.print("sub-units: " + "、".join(c.name for c in u.children), highlight=False)
+    for m in u.measures:
+        out.print(f"  {m.year} {m.status} · {m.title} · {m.document.title}", highlight=False)
+
+
+@app.command()
+def documents(data: DataOpt = None, as_json: JsonOpt = False) -> None:
+    """Documents in the store."""
+    kb = _kb(data)
+    docs = kb.documents()
+    if as_json:
+        _print_json(docs)
+        return
+    table = Table("id", "type", "title", "issuer", "year", "measures")
+    for d in docs:
+        table.add_row(d.id, d.doc_type, d.title, d.issuer or "", str(d.year or ""), str(d.measures))
+    out.print(table)
+
+
+@app.command()
+def show(
+    doc_id: Annotated[str, typer.Argument(help="Document id (or its unique prefix).")],
+    text: Annotated[bool, typer.Option("--text", help="Print the stored text.")] = False,
+    data: DataOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A document's metadata (and its stored text, which every offset indexes)."""
+    kb = _kb(data)
+    doc = _guard(kb.document, doc_id)
+    meta = {k: v for k, v in to_json(doc).items() if k != "text"}
+    if as_json:
+        _print_json({**meta, **({"text": doc.text} if text else {})})
+        return
+    for key, value in meta.items():
+        out.print(f"{key}: {value}", highlight=False)
+    if text:
+        sys.stdout.write("\n" + doc.text)
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="turtle, jsonld, nt or graphml.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    data: DataOpt = None,
+) -> None:
+    """Export the graph as RDF (Turtle, JSON-LD, N-Triples) or GraphML."""
+    kb = _kb(data)
+    n = _guard(kb.export, fmt, output)
+    out.print(f"wrote {output} ({n} {'edges' if fmt == 'graphml' else 'triples'})", highlight=False)
+
+
+@app.command()
+def sparql(
+    query: Annotated[str, typer.Argument(help="A SELECT/ASK/CONSTRUCT query; '@FILE' reads it from a file.")],
+    limit: Annotated[int, typer.Option(help="Row limit.")] = 10_000,
+    timeout: Annotated[float, typer.Option(help="Seconds before the query is stopped.")] = 30.0,
+    data: DataOpt = None,
+) -> None:
+    """Read-only SPARQL over the graph (prefixes pkg eli org oa dct prov skos are predefined)."""
+    if query.startswith("@"):
+        try:
+            query = Path(query[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            _fail(f"{query[1:]}: {exc.strerror or exc}")
+    kb = _kb(data)
+    _print_json(_guard(kb.sparql, query, limit=limit, timeout=timeout))
+
+
+@app.command()
+def stats(data: DataOpt = None) -> None:
+    """Counts of what the store holds."""
+    _print_json(_kb(data).stats())
+
+
+@app.command()
+def viz(
+    output: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
+    regulation: Annotated[str | None, typer.Option(help="Only the measures implementing this regulation.")] = None,
+    unit: Annotated[str | None, typer.Option(help="Only the measures of this unit (and its sub-units).")] = None,
+    year: Annotated[int | None, typer.Option(help="Only measures of this year.")] = None,
+    max_nodes: Annotated[int, typer.Option("--max-nodes", min=1, help="Cap on the nodes drawn.")] = 2000,
+    data: DataOpt = None,
+) -> None:
+    """Write the responsibility graph as one self-contained HTML page (opens offline)."""
+    from policykg.api.views import graph_view, viz_html
+
+    kb = _kb(data)
+    view = _guard(graph_view, kb, year=year, unit=unit, regulation=regulation, max_nodes=max_nodes)
+    title = "policykg 责任图谱" + "".join(f" · {x}" for x in (regulation, unit, year) if x)
+    try:
+        output.write_text(viz_html(view, title=title), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{output}: {exc.strerror or exc}")
+    out.print(
+        f"wrote {output} ({len(view['nodes'])} nodes, {len(view['edges'])} edges{', truncated' if view['truncated'] else ''})",
+        highlight=False,
+    )

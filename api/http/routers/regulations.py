@@ -1,0 +1,36 @@
+"""``/regulations``: the regulations in the store, one with its articles, and the measures implementing it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
+
+from policykg.api.http.deps import KB
+from policykg.api.http.schemas import NOT_FOUND
+from policykg.graph.model import LinkMethod
+from policykg.graph.readmodels import RegulationDetail, RegulationMeasures, RegulationSummary
+
+router = APIRouter(prefix="/regulations", tags=["regulations"], responses=NOT_FOUND)
+RegId = Annotated[str, PathParam(min_length=1, max_length=300, description="Regulation id, canonical name or alias.")]
+
+
+@router.get("", summary="Regulations in the store")
+def list_regulations(kb: KB) -> list[RegulationSummary]:
+    return kb.regulations()
+
+
+@router.get("/{reg_id}", summary="A regulation and its articles")
+def get_regulation(kb: KB, reg_id: RegId) -> RegulationDetail:
+    return kb.regulation(reg_id)
+
+
+@router.get("/{reg_id}/measures", summary="Measures implementing a regulation, with evidence")
+def get_regulation_measures(
+    kb: KB,
+    reg_id: RegId,
+    year: Annotated[int | None, Query(ge=1900, le=2200, description="Only measures of this year.")] = None,
+    method: Annotated[list[LinkMethod] | None, Query(description="Link methods (repeatable).")] = None,
+) -> RegulationMeasures:
+    return kb.measures_for(reg_id, year=year, methods=method)

@@ -1,0 +1,278 @@
+"""The store's reads of the domain model: documents, regulations, articles, measures, units, links, passages.
+
+What linking, search, export and the servers' sync read: model objects (``Regulation``, ``Measure``,
+``Link`` …), passage vectors and tokens as arrays, and a few small typed rows (:class:`PassageSyncRow`,
+:class:`StoredPassage`). The read models the facade returns are in :mod:`.summaries`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from policykg.graph.model import (
+    Article,
+    Citation,
+    Document,
+    Evidence,
+    Indicator,
+    Link,
+    Measure,
+    Passage,
+    Regulation,
+    Unit,
+)
+from policykg.graph.readmodels import DocumentSummary
+from policykg.graph.store.schema import StoreBase, chunks, where
+
+_DOCUMENT_SUMMARY = (
+    "SELECT d.id, d.path, d.title, d.doc_type, d.issuer, d.year, d.published, d.format, d.ingested_at, "
+    "length(d.text) AS length, (SELECT count(*) FROM measures m WHERE m.doc_id=d.id) AS measures FROM documents d"
+)
+_PASSAGE_COLUMNS = 'id, doc_id, start, "end", section, article, text, embed_text'
+
+
+@dataclass
+class PassageSyncRow:
+    """What a vector server must hold of one document: its passages with vectors, as a count and id range."""
+
+    id: str
+    fingerprint: str
+    year: int | None
+    doc_type: str
+    issuer: str | None
+    n: int
+    lo: int | None  # smallest passage id (None: no passage has a vector)
+    hi: int | None
+
+
+@dataclass
+class StoredPassage:
+    """A passage with its stored BM25 tokens and vector (None: stored without one)."""
+
+    passage: Passage
+    tokens: list[str]
+    vector: np.ndarray | None
+
+
+def _tokens(stored: str | None) -> list[str]:
+    return stored.split(" ") if stored else []
+
+
+class StoreReads(StoreBase):
+    """Reads returning model objects, arrays and small typed rows."""
+
+    # -- documents
+    def find_document(self, *, fingerprint: str | None = None, path: str | None = None, doc_id: str | None = None) -> dict[str, Any] | None:
+        """The metadata of the document with that fingerprint, else id, else path (None: no such document)."""
+        cols = "id, path, title, doc_type, issuer, year, published, format, content_hash, fingerprint"
+        if fingerprint is not None:
+            rows = self._rows(f"SELECT {cols} FROM documents WHERE fingerprint=?", (fingerprint,))
+        elif doc_id is not None:
+            rows = self._rows(f"SELECT {cols} FROM documents WHERE id=?", (doc_id,))
+        else:
+            rows = self._rows(f"SELECT {cols} FROM documents WHERE path=?", (path,))
+        return rows[0] if rows else None
+
+    def fingerprints(self) -> set[str]:
+        """Fingerprints (text + metadata) of every stored document."""
+        return {r["fingerprint"] for r in self._rows("SELECT fingerprint FROM documents")}
+
+    def fingerprints_by_document(self) -> dict[str, str]:
+        """Document id → fingerprint."""
+        return {r["id"]: r["fingerprint"] for r in self._rows("SELECT id, fingerprint FROM documents")}
+
+    def documents(self) -> list[DocumentSummary]:
+        """Every document (no text), by type, issuer, year and title."""
+        return [DocumentSummary(**r) for r in self._rows(_DOCUMENT_SUMMARY + " ORDER BY d.doc_type, d.issuer, d.year, d.title")]
+
+    def reports(self, year: int | None = None) -> list[DocumentSummary]:
+        """The reports on ``year`` (the year reviewed) by issuer and title; without a year, all by year and title."""
+        if year is None:
+            return [DocumentSummary(**r) for r in self._rows(_DOCUMENT_SUMMARY + " WHERE d.doc_type='report' ORDER BY d.year, d.title")]
+        rows = self._rows(_DOCUMENT_SUMMARY + " WHERE d.doc_type='report' AND d.year=? ORDER BY d.issuer, d.title", (year,))
+        return [DocumentSummary(**r) for r in rows]
+
+    def document(self, doc_id: str) -> Document | None:
+        """One document with its stored text (None: no such id)."""
+        rows = self._rows("SELECT * FROM documents WHERE id=?", (doc_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return Document(r["id"], r["path"], r["title"], r["doc_type"], r["text"], r["content_hash"], r["issuer"], r["year"], r["published"], r["format"])
+
+    def top_sections(self, doc_id: str) -> list[tuple[int, int, str, bool]]:
+        """``(start, end, title, planned)`` of the document's top-level sections, in text order."""
+        rows = self._rows('SELECT start, "end", title, planned FROM sections WHERE doc_id=? AND level=1 ORDER BY start', (doc_id,))
+        return [(int(r["start"]), int(r["end"]), r["title"] or "", bool(r["planned"])) for r in rows]
+
+    # -- regulations, articles, citations
+    def regulations(self) -> list[Regulation]:
+        """Every regulation (cited or held in full) with its aliases, by name."""
+        regs = self._rows("SELECT * FROM regulations ORDER BY name")
+        aliases: dict[str, list[str]] = {}
+        for row in self._rows("SELECT DISTINCT regulation_id, alias FROM regulation_sources ORDER BY length(alias)"):
+            aliases.setdefault(row["regulation_id"], []).append(row["alias"])
+        return [
+            Regulation(
+                r["id"], r["name"], r["kind"], [a for a in aliases.get(r["id"], []) if a != r["name"]],
+                r["doc_id"], r["topic"], r["jurisdiction"], r["key"],
+            )
+            for r in regs
+        ]
+
+    def regulation_names(self) -> dict[str, str]:
+        """Regulation id → canonical name."""
+        return {r["id"]: r["name"] for r in self._rows("SELECT id, name FROM regulations")}
+
+    def articles(self, regulation_id: str | None = None, *, doc_id: str | None = None) -> list[Article]:
+        """Articles of the current full text of each regulation (the last one ingested)."""
+        condition, params = where({"a.regulation_id": regulation_id, "a.doc_id": doc_id})
+        sql = (
+            "SELECT a.* FROM articles a JOIN regulations r ON r.id = a.regulation_id AND r.doc_id = a.doc_id"
+            + condition + " ORDER BY a.regulation_id, a.start"
+        )
+        return [Article(**r) for r in self._rows(sql, params)]
+
+    def citations(self) -> list[Citation]:
+        """Every regulation named in a document, by document and position."""
+        return [Citation(**r) for r in self._rows("SELECT * FROM citations ORDER BY doc_id, start")]
+
+    # -- measures, units, indicators, links
+    def measures(self, doc_id: str | None = None) -> list[Measure]:
+        """The measures of one document (or all), with their responsible unit ids, by document and position."""
+        sql = "SELECT * FROM measures" + (" WHERE doc_id=?" if doc_id else "") + " ORDER BY doc_id, start"
+        out = [Measure(**r, units=[]) for r in self._rows(sql, (doc_id,) if doc_id else ())]
+        units: dict[str, list[str]] = {}
+        for r in self._rows("SELECT measure_id, unit_id FROM measure_units ORDER BY measure_id, rank"):
+            units.setdefault(r["measure_id"], []).append(r["unit_id"])
+        for m in out:
+            m.units = units.get(m.id, [])
+        return out
+
+    def measure_document_ids(self) -> dict[str, str]:
+        """Measure id → id of the document it stands in."""
+        return {r["id"]: r["doc_id"] for r in self._rows("SELECT id, doc_id FROM measures")}
+
+    def units(self) -> list[Unit]:
+        """Every unit with its aliases, by name."""
+        aliases: dict[str, list[str]] = {}
+        for row in self._rows("SELECT DISTINCT unit_id, alias FROM unit_sources ORDER BY length(alias)"):
+            aliases.setdefault(row["unit_id"], []).append(row["alias"])
+        return [
+            Unit(r["id"], r["name"], r["kind"], r["parent_id"], [a for a in aliases.get(r["id"], []) if a != r["name"]])
+            for r in self._rows("SELECT * FROM units ORDER BY name")
+        ]
+
+    def indicators(self, doc_id: str | None = None, *, measure_id: str | None = None) -> list[Indicator]:
+        """The figures stored for one document or measure (or all), by document and position."""
+        condition, params = where({"doc_id": doc_id, "measure_id": measure_id})
+        rows = self._rows("SELECT * FROM indicators" + condition + " ORDER BY doc_id, start", params)
+        return [Indicator(**{**r, "approximate": bool(r["approximate"])}) for r in rows]
+
+    def links(self, *, regulation_id: str | None = None, measure_id: str | None = None) -> list[Link]:
+        """Measure → Regulation links with their evidence, optionally of one regulation or measure."""
+        condition, params = where({"regulation_id": regulation_id, "measure_id": measure_id})
+        return [
+            Link(
+                r["measure_id"], r["regulation_id"],
+                Evidence(r["method"], r["quote"], r["start"], r["end"], r["score"], r["article"], r["mention"], r["mention_start"], r["mention_end"]),
+                r["article_id"],
+            )
+            for r in self._rows("SELECT * FROM links" + condition, params)
+        ]
+
+    def linked_regulation_ids(self, measure_ids: Sequence[str]) -> dict[str, set[str]]:
+        """Measure id → ids of the regulations it is linked to (measures without links left out)."""
+        out: dict[str, set[str]] = {}
+        for marks, part in chunks(measure_ids):
+            for r in self._rows(f"SELECT DISTINCT measure_id, regulation_id FROM links WHERE measure_id IN ({marks})", part):
+                out.setdefault(r["measure_id"], set()).add(r["regulation_id"])
+        return out
+
+    # -- passages
+    def passages(self, ids: Sequence[int] | None = None) -> list[Passage]:
+        """Passages by id (all of them, in id order, when ``ids`` is None)."""
+        if ids is None:
+            return [Passage(**r) for r in self._rows(f"SELECT {_PASSAGE_COLUMNS} FROM passages ORDER BY id")]
+        rows: list[dict[str, Any]] = []
+        for marks, part in chunks(ids):
+            rows += self._rows(f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE id IN ({marks})", part)
+        return [Passage(**r) for r in rows]
+
+    def stored_passages(self, doc_id: str) -> list[StoredPassage]:
+        """One document's passages with their tokens and vectors, in text order."""
+        rows = self._rows(f"SELECT {_PASSAGE_COLUMNS}, tokens, vector FROM passages WHERE doc_id=? ORDER BY start", (doc_id,))
+        return [
+            StoredPassage(
+                Passage(**{k: v for k, v in r.items() if k not in ("tokens", "vector")}),
+                _tokens(r["tokens"]),
+                np.frombuffer(r["vector"], dtype=np.float32) if r["vector"] is not None else None,
+            )
+            for r in rows
+        ]
+
+    def vector_dim(self) -> int | None:
+        """Length of the stored passage vectors (None: no vectors yet)."""
+        row = self.con.execute("SELECT length(vector) AS n FROM passages WHERE vector IS NOT NULL LIMIT 1").fetchone()
+        return int(row["n"]) // 4 if row else None
+
+    def passage_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of every passage that has a vector, in id order."""
+        rows = self.con.execute("SELECT id, vector FROM passages WHERE vector IS NOT NULL ORDER BY id").fetchall()
+        ids = np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.empty((len(rows), dim), dtype=np.float32)
+        for i, r in enumerate(rows):
+            vecs[i] = np.frombuffer(r["vector"], dtype=np.float32)
+        return ids, vecs
+
+    def document_passage_vectors(self, doc_id: str) -> tuple[list[int], np.ndarray, list[str]]:
+        """(ids, vectors, texts as embedded) of one document's passages."""
+        rows = self._rows("SELECT id, vector, embed_text FROM passages WHERE doc_id=? AND vector IS NOT NULL ORDER BY id", (doc_id,))
+        vecs = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0), np.float32)
+        return [r["id"] for r in rows], vecs, [r["embed_text"] for r in rows]
+
+    def passage_tokens(self) -> tuple[np.ndarray, list[list[str]]]:
+        """(ids, BM25 tokens) of every passage, in id order."""
+        rows = self.con.execute("SELECT id, tokens FROM passages ORDER BY id").fetchall()
+        return np.array([r["id"] for r in rows], dtype=np.int64), [_tokens(r["tokens"]) for r in rows]
+
+    def report_passage_tokens(self) -> list[list[str]]:
+        """The BM25 tokens of every passage of every report (one list per passage)."""
+        rows = self._rows("SELECT p.tokens FROM passages p JOIN documents d ON d.id = p.doc_id WHERE d.doc_type='report'")
+        return [_tokens(r["tokens"]) for r in rows]
+
+    def passage_meta(self) -> list[dict[str, Any]]:
+        """Per passage: id, doc id, year, type, issuer, article (for filters)."""
+        return self._rows(
+            "SELECT p.id, p.doc_id, d.year, d.doc_type, d.issuer, p.article FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.id"
+        )
+
+    def regulation_passage_ids(self, regulation_id: str) -> set[int]:
+        """Passages of the regulation's own text and passages overlapping measures linked to it."""
+        rows = self._rows(
+            "SELECT p.id FROM passages p JOIN regulations r ON r.doc_id = p.doc_id WHERE r.id = ? "
+            "UNION SELECT p.id FROM passages p JOIN measures m ON m.doc_id = p.doc_id AND p.start < m.\"end\" AND m.start < p.\"end\" "
+            "JOIN links l ON l.measure_id = m.id WHERE l.regulation_id = ?",
+            (regulation_id, regulation_id),
+        )
+        return {r["id"] for r in rows}
+
+    def passage_sync_rows(self) -> list[PassageSyncRow]:
+        """Per document: fingerprint, filter fields, and the count and id range of its passages with vectors."""
+        rows = self._rows(
+            "SELECT d.id, d.fingerprint, d.year, d.doc_type, d.issuer, count(p.id) AS n, min(p.id) AS lo, max(p.id) AS hi "
+            "FROM documents d LEFT JOIN passages p ON p.doc_id = d.id AND p.vector IS NOT NULL GROUP BY d.id"
+        )
+        return [PassageSyncRow(**r) for r in rows]
+
+    # -- totals
+    def counts(self) -> dict[str, Any]:
+        """Rows per table, and links per method."""
+        tables = ("documents", "measures", "regulations", "articles", "units", "indicators", "passages")
+        c: dict[str, Any] = {t: self.con.execute(f"SELECT count(*) AS n FROM {t}").fetchone()["n"] for t in tables}
+        c["links"] = {r["method"]: r["n"] for r in self._rows("SELECT method, count(*) AS n FROM links GROUP BY method")}
+        return c
