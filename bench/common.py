@@ -1,5 +1,5 @@
 """What the bench scripts share: thread pinning, memory readings, timing with percentiles, the bench queries,
-copying a store, synthetic vectors, progress lines and one-line error texts.
+precomputed query vectors, copying a store, synthetic vectors, progress lines and one-line error texts.
 
 Imported by the scripts as ``common`` (``python bench/x.py`` puts bench/ on sys.path).
 """
@@ -135,6 +135,25 @@ def copy_store(source: Path, target: Path) -> Path:
     opens only the copy, embedded."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("policykg.toml", "ingest.lock"))
     return target
+
+
+class QueryVectors:
+    """An encoder whose query vectors were computed beforehand (for queries asked many times, e.g. in a weights
+    sweep); other queries and passages go to ``encoder``. Give a Searcher ``lambda: QueryVectors(…)``."""
+
+    def __init__(self, encoder: Any, queries: Sequence[str]) -> None:
+        self.encoder = encoder
+        vectors = encoder.encode_queries(list(queries)) if queries else np.zeros((0, 0), np.float32)
+        self.vectors: dict[str, np.ndarray] = dict(zip(queries, vectors, strict=True))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+        if missing:
+            self.vectors.update(zip(missing, self.encoder.encode_queries(missing), strict=True))
+        return np.stack([self.vectors[t] for t in texts])
+
+    def encode_passages(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        return np.asarray(self.encoder.encode_passages(texts, batch_size=batch_size, show_progress=show_progress))
 
 
 def synthetic_vectors(base: np.ndarray, n: int, sigma: float, seed: int = 42) -> np.ndarray:

@@ -20,17 +20,42 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from policykg.api.kb import Config, KnowledgeBase
+from policykg.api.config import Config
+from policykg.api.kb import KnowledgeBase
+from policykg.search.backends import KeywordSearch
 from policykg.search.evaluation import Judge, load_queries, score
-from policykg.search.ranking import Candidates, fuse
-from policykg.search.searcher import Hit
-from policykg.search.tokenize import bm25_terms
+from policykg.search.filters import Filters, PassageCatalog
+from policykg.search.local_index import LocalIndex
+from policykg.search.ranking import Candidates, Mode
+from policykg.search.searcher import Searcher
 
 from common import QUERIES_FILE, copy_store, percentiles
 from servers import running, start_milvus
+
+COLLECTION = "kw"
+
+
+class MilvusKeywords:
+    """Milvus's BM25 function (jieba analyzer) as the searcher's keyword backend (no filters: the bench uses none)."""
+
+    name = "milvus bm25"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def refresh(self, catalog: PassageCatalog, generation: int, *, write: bool = False) -> None:
+        """Nothing to load: the server holds the index."""
+
+    def search_keywords(self, query: str, k: int, filters: Filters) -> Candidates:
+        res = self.client.search(
+            COLLECTION, data=[query], anns_field="sparse", limit=k, output_fields=["pid"], search_params={"metric_type": "BM25"},
+        )
+        ids = np.array([int(h["pid"]) for h in res[0]], dtype=np.int64)
+        return Candidates(ids, np.linspace(1.0, 0.5, len(ids), dtype=np.float32))  # order is what RRF uses
 
 
 def main() -> None:
@@ -45,14 +70,14 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="pkg-keywords-"))
     data = tmp / "data"
     copy_store(args.data, data)
-    kb = KnowledgeBase(data, config=Config(graph_url=None, vectors_url=None))
-    searcher = kb.searcher
-    searcher.refresh()
+    kb = KnowledgeBase(data, config=Config(data_dir=data))  # embedded: faiss + bm25s, no servers
+    kb.searcher.refresh()
+    local = kb.searcher.keywords
+    assert isinstance(local, LocalIndex)
     queries = load_queries(args.queries)
     judge = Judge(kb.documents(), lambda d: kb.document(d).text)
-    qvecs = kb.encoder().encode_queries([q.q for q in queries])
     passages = kb.store.passages()
-    depth = searcher.weights.depth
+    depth = kb.searcher.weights.depth
 
     try:
         with running(start_milvus(tmp / "milvus")) as server:
@@ -64,48 +89,31 @@ def main() -> None:
             schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]))
             params = client.prepare_index_params()
             params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params={"bm25_k1": 1.2, "bm25_b": 0.75})
-            client.create_collection("kw", schema=schema, index_params=params)
+            client.create_collection(COLLECTION, schema=schema, index_params=params)
             t = time.perf_counter()
             for s in range(0, len(passages), 1000):
-                client.insert("kw", [{"pid": p.id, "text": p.embed_text[:8000]} for p in passages[s: s + 1000]])
-            client.flush("kw")
+                client.insert(COLLECTION, [{"pid": p.id, "text": p.embed_text[:8000]} for p in passages[s: s + 1000]])
+            client.flush(COLLECTION)
             milvus_load = time.perf_counter() - t
 
-            def milvus_keywords(q: str) -> Candidates:
-                res = client.search("kw", data=[q], anns_field="sparse", limit=depth, output_fields=["pid"], search_params={"metric_type": "BM25"})
-                ids = np.array([int(h["pid"]) for h in res[0]], dtype=np.int64)
-                return Candidates(ids, np.linspace(1.0, 0.5, len(ids), dtype=np.float32))  # order is what RRF uses
-
-            def bm25s_keywords(q: str) -> Candidates:
-                assert searcher.bm25 is not None
-                raw = searcher.bm25.scores(bm25_terms(q))
-                order = np.argsort(-raw)[:depth]
-                order = order[raw[order] > 0]
-                return Candidates(searcher.bm25.ids[order], raw[order])
-
-            def dense(i: int) -> Candidates:
-                assert searcher.vectors is not None
-                scores, found = searcher.vectors.search(qvecs[i: i + 1], depth)
-                keep = found[0] >= 0
-                return Candidates(found[0][keep], scores[0][keep])
-
             rows = []
-            for name, keyword_search in (("bm25s (policykg tokens)", bm25s_keywords), ("Milvus BM25 (jieba analyzer)", milvus_keywords)):
-                keyword_search(queries[0].q)  # warm
+            backends: tuple[tuple[str, KeywordSearch], ...] = (
+                ("bm25s (policykg tokens)", local), ("Milvus BM25 (jieba analyzer)", MilvusKeywords(client)),
+            )
+            for name, keywords in backends:
+                # the same fusion, boost and hits as `policykg search`, with this keyword backend; dense: faiss
+                searcher = Searcher(kb.store, local, keywords, kb.encoder, weights=kb.searcher.weights)
+                keywords.search_keywords(queries[0].q, depth, Filters())  # warm
                 lat: list[float] = []
-                kw_hits: list[list[Hit]] = []
-                hy_hits: list[list[Hit]] = []
-                for i, q in enumerate(queries):
+                for q in queries:
                     t = time.perf_counter()
-                    cand = keyword_search(q.q)
+                    keywords.search_keywords(q.q, depth, Filters())
                     lat.append(time.perf_counter() - t)
-                    kw_hits.append(searcher._hits(list(zip(cand.ids.tolist(), cand.scores.tolist(), strict=True)), q.q, 10))
-                    boosted: set[int] = set()
-                    named = searcher._named_regulation_docs(q.q)
-                    if named:
-                        boosted = {int(p) for p, d in zip(searcher._meta["id"].tolist(), searcher._meta["doc_id"], strict=True) if d in named}
-                    hy_hits.append(searcher._hits(fuse(dense(i), cand, searcher.weights, boosted), q.q, 10))
-                kw, hy = score(queries, kw_hits, judge), score(queries, hy_hits, judge)
+
+                def run(mode: Mode, searcher: Searcher = searcher) -> dict[str, float]:
+                    return score(queries, searcher.search_many([(q.q, 10, Filters(), mode) for q in queries]), judge)
+
+                kw, hy = run("bm25"), run("hybrid")
                 latency = percentiles(lat)
                 rows.append((name, kw, hy, latency["p50_ms"], latency["p99_ms"]))
             print(f"{len(passages)} passages, {len(queries)} labelled queries; Milvus load {milvus_load:.1f} s")
@@ -113,8 +121,8 @@ def main() -> None:
             print("|---|---|---|---|")
             for name, kw, hy, p50, p99 in rows:
                 print(f"| {name} | {kw['recall@10']:.3f} / {kw['mrr@10']:.3f} | {hy['recall@10']:.3f} / {hy['mrr@10']:.3f} | {p50:.1f} / {p99:.1f} ms |")
-            assert searcher.bm25 is not None and searcher.bm25.retriever is not None
-            retriever = searcher.bm25.retriever
+            assert local.bm25 is not None and local.bm25.retriever is not None
+            retriever = local.bm25.retriever
             nbytes = sum(int(getattr(v, "nbytes", 0)) for v in getattr(retriever, "scores", {}).values())
             print(f"bm25s index: {nbytes / 1e6:.1f} MB for {len(passages)} passages = {nbytes / len(passages):.0f} B/passage "
                   f"→ {nbytes / len(passages) * 1e7 / 1e9:.1f} GB at 10M passages")

@@ -123,10 +123,9 @@ def store_stats(data: Path) -> dict[str, Any]:
     from policykg.graph.store import SQLiteStore
 
     store = SQLiteStore(data / "policykg.sqlite", readonly=True)
-    q = store.query
-    out = {"documents": q("SELECT count(*) AS n FROM documents")[0]["n"], "passages": q("SELECT count(*) AS n FROM passages")[0]["n"]}
-    texts = q("SELECT embed_text FROM passages")
-    out["text_bytes"] = sum(len((r["embed_text"] or "").encode("utf-8")) for r in texts)
+    counts = store.counts()
+    out = {"documents": counts["documents"], "passages": counts["passages"]}
+    out["text_bytes"] = sum(len((p.embed_text or "").encode("utf-8")) for p in store.passages())
     store.close()
     out["sqlite_bytes"] = sum(f.stat().st_size for f in data.glob("policykg.sqlite*"))
     out["faiss_bytes"] = (data / "index" / "vectors.faiss").stat().st_size if (data / "index" / "vectors.faiss").exists() else 0
@@ -195,7 +194,7 @@ def main() -> None:
             result["ingest"] = run_worker("ingest", {**base_spec, "kind": "ingest", "files": files, "manifest": str(manifest)}, tmp, 1800)
 
         if "vectors" in parts:
-            from policykg.search.embeddings import load_encoder
+            from policykg.search.encoders import load_encoder
 
             log("encoding the query vectors ...")
             qv = load_encoder().encode_queries(load_queries(args.queries))

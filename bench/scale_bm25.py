@@ -51,7 +51,7 @@ def synthetic_token_lists(real: list[list[str]], n: int, seed: int = 7) -> list[
 
 def _bench_bm25_single(ids: np.ndarray, lists: list[list[str]], qterms: list[list[str]], depth: int) -> tuple[dict[str, Any], list[list[int]]]:
     """One bm25s index (BM25Index as the product builds it): build, RSS growth, latency; and its top 10 per query."""
-    from policykg.search.index import BM25Index
+    from policykg.search.local_index import BM25Index
     from policykg.search.ranking import top_k
 
     trim()
@@ -74,20 +74,21 @@ def _bench_bm25_single(ids: np.ndarray, lists: list[list[str]], qterms: list[lis
 def work_bm25(spec: dict[str, Any]) -> dict[str, Any]:
     """One bm25s index against ``SHARDS`` shards (random partition) at ``n`` synthetic passages."""
     from policykg.graph.store import SQLiteStore
-    from policykg.search.index import BM25Index
+    from policykg.search.local_index import BM25Index
     from policykg.search.ranking import FusionWeights, top_k
-    from policykg.search.tokenize import bm25_terms
+    from policykg.search.tokenize import Tokenizer
 
     n = int(spec["n"])
     depth = FusionWeights().depth
     store = SQLiteStore(Path(spec["store"]) / "policykg.sqlite", readonly=True)
     tids, words = store.passage_tokens()
     texts = {p.id: p.embed_text for p in store.passages()}
+    tokenizer = Tokenizer.from_regulations(store.regulations())  # the searcher's words
     store.close()
-    real = [bm25_terms(texts[int(i)], w) for i, w in zip(tids.tolist(), words, strict=True)]
+    real = [tokenizer.terms(texts[int(i)], w) for i, w in zip(tids.tolist(), words, strict=True)]
     del texts, words
     queries = load_queries()
-    qterms = [bm25_terms(q) for q in queries]  # jieba's dictionary loads here
+    qterms = [tokenizer.terms(q) for q in queries]  # jieba's dictionary loads here
     trim()
     res: dict[str, Any] = {"n": n, "queries": len(queries), "shards": SHARDS, "depth": depth,
                            "terms_per_passage": float(np.mean([len(d) for d in real]))}  # fmt: skip

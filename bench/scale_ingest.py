@@ -135,7 +135,8 @@ def ray_startup(temp_dir: Path, threads: int) -> dict[str, Any]:
 
 def work_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     """Local ingest then ``engine="ray"`` ingest of the same files into two new data directories."""
-    from policykg.api.kb import Config, KnowledgeBase
+    from policykg.api.config import Config
+    from policykg.api.kb import KnowledgeBase
 
     threads = spec["threads"]
     tmp = Path(spec["tmp"])
@@ -144,12 +145,11 @@ def work_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     res: dict[str, Any] = {"files": len(files), "bytes": sum(f.stat().st_size for f in files), "threads": threads}
 
     def config() -> Config:
-        return Config(threads=threads, graph_url=None, vectors_url=None)
+        return Config(threads=threads)  # embedded: no servers
 
     def count(kb: KnowledgeBase) -> dict[str, int]:
-        q = kb.store.query
-        return {"documents": q("SELECT count(*) AS n FROM documents")[0]["n"], "passages": q("SELECT count(*) AS n FROM passages")[0]["n"],
-                "measures": q("SELECT count(*) AS n FROM measures")[0]["n"], "links": q("SELECT count(*) AS n FROM links")[0]["n"]}  # fmt: skip
+        c = kb.store.counts()
+        return {"documents": c["documents"], "passages": c["passages"], "measures": c["measures"], "links": sum(c["links"].values())}
 
     ray_tmp = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))  # short: Ray's socket paths are length-limited
     os.environ["RAY_TMPDIR"] = str(ray_tmp)

@@ -50,7 +50,7 @@ def _bench_faiss(ids: np.ndarray, vecs: np.ndarray, qv: np.ndarray, mask: np.nda
     """FaissIndex as the product builds it: build time, RSS growth, latency, recall, filtered search."""
     import faiss
 
-    from policykg.search.index import FaissIndex
+    from policykg.search.local_index import FaissIndex
 
     trim()
     rss1 = rss_mb()
@@ -74,6 +74,7 @@ def _bench_faiss(ids: np.ndarray, vecs: np.ndarray, qv: np.ndarray, mask: np.nda
 def _bench_milvus(server: Any, n: int, ids: np.ndarray, vecs: np.ndarray, rows_of: list[Any], qv: np.ndarray, year: int,
                   exact_ids: np.ndarray, exact_f_ids: np.ndarray, n_real: int, budget: float) -> dict[str, Any]:
     """MilvusIndex on a Milvus Lite server: insert, flush and index wait, latency, recall, filtered search."""
+    from policykg.search.filters import Filters
     from policykg.search.milvus import MilvusIndex, milvus_filter
 
     res: dict[str, Any] = {"rss_empty_mb": rss_mb(server.proc.pid, children=True)}
@@ -91,7 +92,7 @@ def _bench_milvus(server: Any, n: int, ids: np.ndarray, vecs: np.ndarray, rows_o
     res["build_s"] = res["insert_s"] + res["flush_s"] + res["index_wait_s"]
     index.search(qv[:1], K)
     rows = list(range(len(qv)))
-    where = milvus_filter(year=year)
+    where = milvus_filter(Filters(year=year))
     # MilvusIndex as the product runs it (ef 512, 4096 when filtered)
     answers: list[Any] = []
     res["query"] = timed(rows, lambda i: index.search(qv[i: i + 1], K), budget_s=budget, min_n=10, out=answers)
@@ -131,7 +132,7 @@ def work_vectors(spec: dict[str, Any]) -> dict[str, Any]:
 
     n, tmp = int(spec["n"]), Path(spec["tmp"])
     store = SQLiteStore(Path(spec["store"]) / "policykg.sqlite", readonly=True)
-    real_ids, base = store.passage_vectors(384)
+    real_ids, base = store.passage_vectors(store.vector_dim() or 384)
     meta = {r["id"]: r for r in store.passage_meta()}
     store.close()
     n_real = len(real_ids)

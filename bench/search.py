@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from common import (
     timed,
 )
 
+if TYPE_CHECKING:
+    from policykg.graph.store import SQLiteStore
+
 TARGETS = {"embed_pps": 80.0, "p50_100k_ms": 30.0, "p50_1m_ms": 60.0, "rss_1m_mb": 2048.0}
 RANK_BM25_LIMIT = 100_000  # rank-bm25 scores in pure Python per document: extrapolated beyond this
 DEPTH = 100  # candidates per ranker, as FusionWeights.depth
@@ -47,9 +50,16 @@ P50_P95 = (50, 95)
 
 
 def encoder_name(backend: str) -> str:
-    from policykg.search.embeddings import DEFAULT_MODEL
+    from policykg.search.encoders import DEFAULT_MODEL
 
     return DEFAULT_MODEL if backend == "torch" else f"{DEFAULT_MODEL}@{backend}"
+
+
+def open_store(data: Path) -> SQLiteStore:
+    """The store of a data directory, without its configured servers (the bench reads it only)."""
+    from policykg.graph.store import SQLiteStore
+
+    return SQLiteStore(data / "policykg.sqlite", readonly=True)
 
 
 # ------------------------------------------------------------------------------------ embedding
@@ -57,12 +67,11 @@ def encoder_name(backend: str) -> str:
 
 def bench_embedding(data: Path, backends: list[str], sample: int | None, rounds: int, threads: int) -> dict[str, Any]:
     """passages/s of each backend on the same real passages; rounds interleave the backends."""
-    from policykg.api.kb import KnowledgeBase
-    from policykg.search.embeddings import make_encoder
+    from policykg.search.encoders import make_encoder
 
-    kb = KnowledgeBase(data)
-    texts = [p.embed_text or p.text for p in kb.store.passages()]
-    kb.close()
+    store = open_store(data)
+    texts = [p.embed_text or p.text for p in store.passages()]
+    store.close()
     if sample and sample < len(texts):
         rng = np.random.default_rng(0)
         texts = [texts[i] for i in sorted(rng.choice(len(texts), sample, replace=False))]
@@ -109,12 +118,10 @@ def bench_embedding(data: Path, backends: list[str], sample: int | None, rounds:
 
 def synthetic(data: Path, n: int, sigma: float) -> tuple[np.ndarray, np.ndarray, list[list[str]], int]:
     """``n`` ids, vectors (real + noise, renormalised), token lists (real, replicated), number of real ones."""
-    from policykg.api.kb import KnowledgeBase
-
-    kb = KnowledgeBase(data)
-    _, base = kb.store.passage_vectors(384)
-    _, tokens = kb.store.passage_tokens()
-    kb.close()
+    store = open_store(data)
+    _, base = store.passage_vectors(store.vector_dim() or 384)
+    _, tokens = store.passage_tokens()
+    store.close()
     vecs = synthetic_vectors(base, n, sigma, seed=42)
     toks = [tokens[i % len(tokens)] for i in range(n)]
     return np.arange(1, n + 1, dtype=np.int64), vecs, toks, len(base)
@@ -129,16 +136,19 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     """One scale, in its own process: build ours and the baseline, time queries end to end."""
     threads = args.threads
     pin_threads(threads)
-    from policykg.search.embeddings import load_encoder
-    from policykg.search.index import BM25Index, FaissIndex
+    from policykg.search.encoders import load_encoder
+    from policykg.search.local_index import BM25Index, FaissIndex
     from policykg.search.ranking import Candidates, FusionWeights, fuse, top_k
-    from policykg.search.tokenize import tokenize
+    from policykg.search.tokenize import Tokenizer
 
     n = args.worker
     res: dict[str, Any] = {"scale": n, "threads": threads}
     encoder = load_encoder(encoder_name(args.backend))
     queries = load_queries(args.queries)
     encoder.encode_queries(queries[:2])
+    store = open_store(args.data)
+    tokenize = Tokenizer.from_regulations(store.regulations()).tokenize  # the store's words, as the searcher's
+    store.close()
     for q in queries:
         tokenize(q)  # jieba's dictionary loads on first use
     res["rss_encoder_mb"] = rss_mb()
@@ -234,11 +244,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def synthetic_tokens(data: Path, n: int) -> list[list[str]]:
-    from policykg.api.kb import KnowledgeBase
-
-    kb = KnowledgeBase(data)
-    _, tokens = kb.store.passage_tokens()
-    kb.close()
+    store = open_store(data)
+    _, tokens = store.passage_tokens()
+    store.close()
     return [tokens[i % len(tokens)] for i in range(n)]
 
 

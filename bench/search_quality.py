@@ -16,9 +16,11 @@ from pathlib import Path
 
 from policykg.api.kb import KnowledgeBase
 from policykg.search.evaluation import Judge, load_queries, score
-from policykg.search.searcher import Filters
+from policykg.search.filters import Filters
+from policykg.search.ranking import Mode
+from policykg.search.searcher import Searcher
 
-from common import QUERIES_FILE
+from common import QUERIES_FILE, QueryVectors
 
 
 def main() -> None:
@@ -30,23 +32,20 @@ def main() -> None:
     kb = KnowledgeBase(args.data)
     queries = load_queries(args.queries)
     judge = Judge(kb.documents(), lambda d: kb.document(d).text)
-    searcher = kb.searcher
-    searcher.refresh()
+    kb.searcher.refresh()
+    encoder = kb.encoder()
     t = time.perf_counter()
-    qvecs = kb.encoder().encode_queries([q.q for q in queries])
+    qvecs = QueryVectors(encoder, [q.q for q in queries])  # encoded once for every mode and weight
     enc = time.perf_counter() - t
     print(f"{len(queries)} queries, encoded in {enc:.1f} s")
+    searcher = Searcher(kb.store, kb.searcher.vectors, kb.searcher.keywords, lambda: qvecs, weights=kb.searcher.weights)
 
-    def run(mode: str) -> dict[str, float]:
-        results = []
-        for i, q in enumerate(queries):
-            mask = searcher._mask(Filters())
-            ranked = searcher._rank(q.q, mode, mask, searcher.weights.depth, qvecs[i: i + 1])  # type: ignore[arg-type]
-            results.append(searcher._hits(ranked, q.q, 10))
-        return score(queries, results, judge)
+    def run(mode: Mode) -> dict[str, float]:
+        return score(queries, searcher.search_many([(q.q, 10, Filters(), mode) for q in queries]), judge)
 
     print(f"{'mode':8} {'R@10':>6} {'MRR@10':>7}")
-    for mode in ("bm25", "dense", "hybrid"):
+    modes: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
+    for mode in modes:
         m = run(mode)
         print(f"{mode:8} {m['recall@10']:6.3f} {m['mrr@10']:7.3f}")
     by_kind: dict[str, list[int]] = {}

@@ -84,8 +84,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     s.stop()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session", params=[pytest.param(b, marks=pytest.mark.slow) if b == "servers" else b for b in BACKENDS])
 def backend(request: pytest.FixtureRequest) -> str:
+    """The configuration under test; the servers one is in the slow tier (it starts Oxigraph and Milvus Lite)."""
     return str(request.param)
 
 

@@ -63,3 +63,12 @@ def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
 def _short(text: str, n: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _answer(data: Path | None, as_json: bool, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``kb.<method>(*args, **kwargs)``; with ``--json`` printed here and None returned (nothing left to print)."""
+    result = _guard(getattr(_kb(data), method), *args, **kwargs)
+    if as_json:
+        _print_json(result)
+        return None
+    return result

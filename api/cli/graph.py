@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from policykg.api.cli.common import DataOpt, JsonOpt, _fail, _guard, _kb, _print_json, app, out
+from policykg.api.cli.common import DataOpt, JsonOpt, _answer, _fail, _guard, _kb, _print_json, app, out
 from policykg.graph.readmodels import to_json
 
 
@@ -22,10 +22,7 @@ def measures(
     as_json: JsonOpt = False,
 ) -> None:
     """Which measures implement a regulation, with their evidence."""
-    kb = _kb(data)
-    result = _guard(kb.measures_for, regulation, year=year, methods=method)
-    if as_json:
-        _print_json(result)
+    if (result := _answer(data, as_json, "measures_for", regulation, year=year, methods=method)) is None:
         return
     reg = result.regulation
     out.print(f"[bold]{reg.name}[/bold] ({reg.kind}) aliases: {', '.join(reg.aliases) or '-'}", highlight=False)
@@ -42,10 +39,7 @@ def measures(
 @app.command()
 def regulations(data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Regulations in the store: ingested in full or cited by reports."""
-    kb = _kb(data)
-    regs = kb.regulations()
-    if as_json:
-        _print_json(regs)
+    if (regs := _answer(data, as_json, "regulations")) is None:
         return
     table = Table("name", "kind", "aliases", "articles", "measures")
     for r in regs:
@@ -56,10 +50,7 @@ def regulations(data: DataOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def units(data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Units (organisations and roles) and how many measures each is responsible for."""
-    kb = _kb(data)
-    items = kb.units()
-    if as_json:
-        _print_json(items)
+    if (items := _answer(data, as_json, "units")) is None:
         return
     names = {u.id: u.name for u in items}
     table = Table("name", "kind", "part of", "measures")
@@ -71,10 +62,7 @@ def units(data: DataOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def unit(name: Annotated[str, typer.Argument(help="Unit name or alias: 局党委, 市科技局 …")], data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """A unit, its parent and sub-units, and the measures it is responsible for."""
-    kb = _kb(data)
-    u = _guard(kb.unit, name)
-    if as_json:
-        _print_json(u)
+    if (u := _answer(data, as_json, "unit", name)) is None:
         return
     out.print(f"[bold]{u.name}[/bold] ({u.kind})" + (f" · part of {u.parent.name}" if u.parent else ""), highlight=False)
     if u.children:
@@ -86,10 +74,7 @@ def unit(name: Annotated[str, typer.Argument(help="Unit name or alias: 局党委
 @app.command()
 def documents(data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Documents in the store."""
-    kb = _kb(data)
-    docs = kb.documents()
-    if as_json:
-        _print_json(docs)
+    if (docs := _answer(data, as_json, "documents")) is None:
         return
     table = Table("id", "type", "title", "issuer", "year", "measures")
     for d in docs:

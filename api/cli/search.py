@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from policykg.api.cli.common import DataOpt, JsonOpt, _fail, _guard, _kb, _print_json, app, out
+from policykg.api.cli.common import DataOpt, JsonOpt, _answer, _fail, _guard, _kb, _print_json, app, out
 from policykg.graph.model import DocType
 from policykg.search.ranking import Mode
 
@@ -83,10 +83,7 @@ def timeline(
     as_json: JsonOpt = False,
 ) -> None:
     """For each year in the store, the best report passages on a topic."""
-    kb = _kb(data)
-    years = _guard(kb.timeline, query, per_year=per_year, issuer=issuer)
-    if as_json:
-        _print_json({str(y): [h.to_dict() for h in hits] for y, hits in years.items()})
+    if (years := _answer(data, as_json, "timeline", query, per_year=per_year, issuer=issuer)) is None:
         return
     for y, hits in years.items():
         out.print(f"[bold]{y}[/bold]")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from policykg.api.cli.common import DataOpt, JsonOpt, _guard, _kb, _print_json, _short, app, out
+from policykg.api.cli.common import DataOpt, JsonOpt, _answer, _short, app, out
 from policykg.graph.model import MeasureStatus
 
 
@@ -21,9 +21,7 @@ def diff(
     as_json: JsonOpt = False,
 ) -> None:
     """What changed between two reports: continued, new and dropped measures."""
-    result = _guard(_kb(data).diff, issuer, year_from, year_to, status=status)
-    if as_json:
-        _print_json(result)
+    if (result := _answer(data, as_json, "diff", issuer, year_from, year_to, status=status)) is None:
         return
     c = result["counts"]
     out.print(
@@ -48,9 +46,7 @@ def plans(
     as_json: JsonOpt = False,
 ) -> None:
     """Plans for a year against what the report on that year says was done."""
-    result = _guard(_kb(data).plans, issuer, year)
-    if as_json:
-        _print_json(result)
+    if (result := _answer(data, as_json, "plans", issuer, year)) is None:
         return
     c = result["counts"]
     out.print(
@@ -72,9 +68,7 @@ def indicators(
     as_json: JsonOpt = False,
 ) -> None:
     """Indicator series: targets and actuals by year, with their quotes."""
-    items = _guard(_kb(data).indicators, issuer, name)
-    if as_json:
-        _print_json(items)
+    if (items := _answer(data, as_json, "indicators", issuer, name)) is None:
         return
     table = Table("name", "year", "kind", "value", "unit", "quote")
     for i in items:

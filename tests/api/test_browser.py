@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
+from bench.servers import running, start_policykg
 from policykg.api.kb import KnowledgeBase
 
 if TYPE_CHECKING:
@@ -31,44 +26,13 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(api_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A live ``policykg serve`` on 127.0.0.1 over the session knowledge base."""
-    port = _free_port()
+    """A live ``policykg serve`` on 127.0.0.1 over the session knowledge base (a failed start raises
+    RuntimeError with the end of its log)."""
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    exe = Path(sys.executable).with_name("policykg")
-    cmd = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(api_kb.data_dir)]
-    env = {k: v for k, v in os.environ.items() if k != "POLICYKG_API_KEY"}
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"policykg serve exited: {log.read_text()}")
-                try:
-                    if httpx.get(base + "/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"policykg serve did not start: {log.read_text()}")
-                time.sleep(0.3)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with running(start_policykg(api_kb.data_dir, log, timeout=90)) as serve:
+        yield serve.url
 
 
 @pytest.fixture(scope="module")

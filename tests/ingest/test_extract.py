@@ -8,7 +8,8 @@ import pytest
 
 from policykg.graph.model import Extraction
 from policykg.ingest import laws
-from policykg.ingest.pipeline import Metadata, prepare
+from policykg.ingest.metadata import Metadata
+from policykg.ingest.pipeline import prepare
 from tests.conftest import FOUNDING
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from policykg.ingest.pipeline import Metadata, prepare
+from policykg.ingest.metadata import Metadata
+from policykg.ingest.pipeline import prepare
 
 REPORT_TWINS = [
     ("formats/state-council-gwr-2019.gbk.txt", "reports/gov-work/state-council-gwr-2019.txt", Metadata(issuer="中华人民共和国国务院", year=2018)),

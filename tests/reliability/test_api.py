@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
+from policykg.api.errors import KnowledgeBaseError
 from policykg.api.http import create_app
-from policykg.api.kb import KnowledgeBase, KnowledgeBaseError
+from policykg.api.kb import KnowledgeBase
 from tests.conftest import FOUNDING, FOUNDING_REGULATIONS, HashingEncoder
 
 API_KEY = "reliability-key-0123456789"

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from policykg.api.errors import IngestLocked
 from policykg.api.http import create_app
-from policykg.api.kb import IngestLocked, KnowledgeBase
+from policykg.api.kb import KnowledgeBase
 from tests.conftest import HashingEncoder
 from tests.reliability.helpers import batch_files, per_document_counts, spawn_ingest, wait_ready
 

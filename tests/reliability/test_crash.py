@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from policykg.api.kb import KnowledgeBase
-from policykg.search.index import read_generation
+from policykg.search.local_index import read_generation
 from tests.conftest import HashingEncoder
 from tests.reliability.helpers import (
     batch_files,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import policykg.search.index
-from policykg.search.index import FaissIndex
+import policykg.search.local_index
+from policykg.search.local_index import FaissIndex
 
 
 def _clustered(n: int, dim: int = 384, centres: int = 64, seed: int = 0) -> np.ndarray:
@@ -59,7 +59,7 @@ def test_hnsw_filtered_search_widens_the_walk_for_a_large_allowed_set(
     """Above the exact limit the filtered HNSW walk is widened by 1/selectivity: recall stays high
     where the plain walk (efSearch as built) loses neighbours."""
     index, ids, vecs = hnsw
-    monkeypatch.setattr(policykg.search.index, "EXACT_LIMIT", 100)
+    monkeypatch.setattr(policykg.search.local_index, "EXACT_LIMIT", 100)
     rng = np.random.default_rng(3)
     allowed = rng.choice(ids, 600, replace=False)  # 3%
     q = _clustered(50, seed=4)
