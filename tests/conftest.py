@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import socket
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -155,3 +158,55 @@ def corpus_kb(corpus_store: KnowledgeBase, tmp_path_factory: pytest.TempPathFact
     kb = KnowledgeBase(data_dir_for(target), encoder=corpus_store.encoder())
     kb.sync()
     return kb
+
+
+# ---------------------------------------------------------------- a listener that records connections
+class Listener:
+    """A TCP listener on 127.0.0.1 that accepts, records the first bytes, and closes every connection."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.1)
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted = 0  # counted as soon as accepted
+        self.seen: list[bytes] = []  # the first bytes each connection sent
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="guard-listener", daemon=True)
+        self._thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            with conn:
+                conn.settimeout(0.5)
+                try:
+                    self.seen.append(conn.recv(120) or b"(nothing sent)")
+                except OSError:
+                    self.seen.append(b"(no request line)")
+
+    def connections(self, settle: float = 0.05) -> int:
+        time.sleep(settle)  # a connection made by another process (the graph server) is accepted here
+        return self.accepted
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[Listener]:
+    """A :class:`Listener` for the tests of one module."""
+    lst = Listener()
+    yield lst
+    lst.close()

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from policykg.api.cli import app as cli_app
 from policykg.api.http import create_app
 from policykg.api.kb import KnowledgeBase
-from tests.graph.test_sparql_guard import REFUSED, Listener, _fill, _queries
+from tests.conftest import Listener
+from tests.graph.test_sparql_guard import REFUSED, _fill, _queries
 
 # the HTTP forms: one of each kind of refusal (every form is tried at the backend level in test_sparql_guard)
 HTTP_REFUSED = [
@@ -34,13 +35,6 @@ HTTP_REFUSED = [
     "SELECT * WHERE { ?s ?p ?o } ; LOAD <{L}/data.ttl>",
 ]
 assert set(HTTP_REFUSED) - set(REFUSED) == {"select * where { service silent <{L}/sparql> { ?s ?p ?o } }"}
-
-
-@pytest.fixture(scope="module")
-def listener() -> Iterator[Listener]:
-    lst = Listener()
-    yield lst
-    lst.close()
 
 
 @pytest.fixture(scope="module")

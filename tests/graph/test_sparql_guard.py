@@ -37,57 +37,7 @@ from policykg.graph.sparql import (
 )
 from policykg.graph.sparql_server import SparqlEndpoint, SparqlServerGraph
 from policykg.graph.store import SQLiteStore
-from tests.conftest import FOUNDING, FOUNDING_REGULATIONS, HashingEncoder
-
-
-class Listener:
-    """A TCP listener on 127.0.0.1 that accepts, records the first bytes, and closes every connection."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self.accepted = 0  # counted as soon as accepted
-        self.seen: list[bytes] = []  # the first bytes each connection sent
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="guard-listener", daemon=True)
-        self._thread.start()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            self.accepted += 1
-            with conn:
-                conn.settimeout(0.5)
-                try:
-                    self.seen.append(conn.recv(120) or b"(nothing sent)")
-                except OSError:
-                    self.seen.append(b"(no request line)")
-
-    def connections(self, settle: float = 0.05) -> int:
-        time.sleep(settle)  # a connection made by another process (the graph server) is accepted here
-        return self.accepted
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-        self.sock.close()
-
-
-@pytest.fixture(scope="module")
-def listener() -> Iterator[Listener]:
-    lst = Listener()
-    yield lst
-    lst.close()
+from tests.conftest import FOUNDING, FOUNDING_REGULATIONS, HashingEncoder, Listener
 
 
 @pytest.fixture(scope="module")
