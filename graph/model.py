@@ -217,7 +217,6 @@ class Extraction:
     articles: list[Article] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
     indicators: list[Indicator] = field(default_factory=list)
-    links: list[Link] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     unit_mentions: list[tuple[str, str | None, int, int]] = field(default_factory=list)  # (unit id, measure id, start, end)
