@@ -77,6 +77,7 @@ class ServerConfig:
     api_key_env: str = "POLICYKG_API_KEY"
     max_upload_mb: int = 50
     cors_origins: list[str] = field(default_factory=list)
+    full_paths: bool = False  # answers show the absolute paths documents were ingested from (default: relative names)
 
 
 @dataclass

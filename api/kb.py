@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import functools
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,19 +19,20 @@ from typing import Any
 import networkx as nx
 from rdflib import Graph
 
+from policykg.api import resolve
+from policykg.api.analyses import Analyses
 from policykg.api.config import Config, Engine, load_config
-from policykg.api.errors import IngestLocked, InvalidParameter, NotFound, translated
+from policykg.api.errors import IngestLocked, KnowledgeBaseError, translated
 from policykg.api.factory import make_backends, make_engine
 from policykg.graph import readmodels as rm
 from policykg.graph.export import write_graphml, write_rdf
-from policykg.graph.model import DocType, LinkMethod, MeasureStatus, Regulation, Unit, check_choice
+from policykg.graph.model import DocType, check_choice
 from policykg.graph.networkx_view import build_graph
 from policykg.graph.store import SQLiteStore
-from policykg.ingest import laws, pipeline
+from policykg.ingest import pipeline
 from policykg.ingest.metadata import Metadata, read_manifest
 from policykg.ingest.pipeline import DocumentStep, IngestReport, Progress
 from policykg.ingest.protocols import Encoder, Linker
-from policykg.search import across_years
 from policykg.search.encoders import load_encoder
 from policykg.search.filters import Filters
 from policykg.search.ranking import Mode
@@ -41,8 +43,11 @@ from policykg.search.tokenize import Tokenizer
 SERVER_HINT = " (the store is intact; rerun `policykg sync` when the server is back)"
 
 
-class KnowledgeBase:
-    """Documents in, a graph and a search index out; every answer carries its evidence."""
+class KnowledgeBase(Analyses):
+    """Documents in, a graph and a search index out; every answer carries its evidence.
+
+    The analyses over the graph (across the years, coverage, the overview) come from :class:`Analyses`.
+    """
 
     def __init__(self, data_dir: str | Path | None = None, *, config: Config | None = None, encoder: Encoder | None = None) -> None:
         self.config = config or load_config(data_dir)
@@ -50,7 +55,7 @@ class KnowledgeBase:
             self.config.data_dir = Path(data_dir)
         self.data_dir = self.config.data_dir
         with translated():
-            self.store = SQLiteStore(self.data_dir / "policykg.sqlite")
+            self.store = SQLiteStore(self.data_dir / "policykg.sqlite", full_paths=self.config.server.full_paths)
         self._encoder = encoder
         self.components = make_backends(self.config, self.store)
         self.searcher = Searcher(
@@ -96,6 +101,7 @@ class KnowledgeBase:
             rows = read_manifest(Path(manifest)) if manifest is not None else {}
         report = IngestReport()
         files, report.failed = pipeline.collect_files([Path(p) for p in paths] or list(rows))
+        display = pipeline.display_paths([Path(p) for p in paths], files, Path(manifest).parent if manifest is not None else None)
         given = metadata or Metadata()
         items = [(path, given.over(rows.get(path.resolve(), Metadata()))) for path in files]
         settings = dataclasses.replace(self.config, ingest=dataclasses.replace(
@@ -105,7 +111,7 @@ class KnowledgeBase:
             step = DocumentStep(Tokenizer.from_regulations, tuple(self.store.regulations()), self.config.ingest.embed_batch_size)
             return pipeline.run(
                 self.store, items, engine=make_engine(settings, self.encoder), step=step, linkers=self._linkers(),
-                syncers=self.components.syncers, indexers=[self.searcher], progress=progress, report=report,
+                syncers=self.components.syncers, indexers=[self.searcher], progress=progress, report=report, display=display,
             )
 
     def _linkers(self) -> list[Linker]:
@@ -128,7 +134,7 @@ class KnowledgeBase:
         group_by_doc: bool = False,
     ) -> list[Hit]:
         """Hybrid (dense + BM25) search over report passages and regulation articles."""
-        filters = self._filters(year, year_from, year_to, doc_type, issuer, regulation)
+        filters = resolve.filters(self.store, year, year_from, year_to, doc_type, issuer, regulation)
         with translated():
             return self.searcher.search(query, k=k, filters=filters, mode=mode, group_by_doc=group_by_doc)
 
@@ -137,8 +143,8 @@ class KnowledgeBase:
         batch = []
         for r in requests:
             if not isinstance(r.get("q"), str) or not r["q"].strip():
-                raise InvalidParameter(f"batch request without a query string: {r!r}")
-            f = self._filters(r.get("year"), r.get("from"), r.get("to"), r.get("type"), r.get("issuer"), r.get("regulation"))
+                raise KnowledgeBaseError(f"batch request without a query string: {r!r}")
+            f = resolve.filters(self.store, r.get("year"), r.get("from"), r.get("to"), r.get("type"), r.get("issuer"), r.get("regulation"))
             batch.append((r["q"], int(r.get("k", 10)), f, r.get("mode", mode)))
         with translated():
             return self.searcher.search_many(batch)
@@ -148,70 +154,61 @@ class KnowledgeBase:
         with translated():
             return self.searcher.timeline(query, per_year=per_year, filters=Filters(issuer=issuer), mode=mode)
 
-    def _filters(self, year: Any, year_from: Any, year_to: Any, doc_type: Any, issuer: Any, regulation: Any) -> Filters:
-        with translated():
-            check_choice(doc_type, DocType, "type")
-        try:
-            reg_id = self.find_regulation(regulation).id if regulation else None
-        except NotFound as exc:
-            raise InvalidParameter(str(exc)) from exc
-        as_int = [int(v) if v is not None else None for v in (year, year_from, year_to)]
-        return Filters(as_int[0], as_int[1], as_int[2], doc_type, issuer, reg_id)
-
     # ------------------------------------------------------------------ graph reads
     def regulations(self) -> list[rm.RegulationSummary]:
         return self.store.regulation_summaries()
 
-    def find_regulation(self, name: str) -> Regulation:
-        """By id, canonical name, any alias, or any form with the same key (科技进步法)."""
-        key = laws.regulation_key(name)
-        for r in self.store.regulations():
-            if name in (r.id, r.name) or name in r.aliases or r.key == key:
-                return r
-        raise NotFound(f"no regulation named {name!r} (see `policykg regulations`)")
-
     def regulation(self, name: str) -> rm.RegulationDetail:
-        return _found(self.store.regulation_detail(self.find_regulation(name).id), name)
+        return resolve.found(self.store.regulation_detail(self.find_regulation(name).id), name)
 
     def measures_for(self, regulation: str, *, year: int | None = None, methods: Sequence[str] | None = None) -> rm.RegulationMeasures:
         """Which measures implement a regulation, each with every piece of evidence."""
-        with translated():
-            for method in methods or ():
-                check_choice(method, LinkMethod, "method")
+        resolve.methods(methods)
         reg = self.find_regulation(regulation)
-        return _found(self.store.regulation_measures(reg.id, year=year, methods=methods), regulation)
+        return resolve.found(self.store.regulation_measures(reg.id, year=year, methods=methods), regulation)
 
     def measure(self, measure_id: str) -> rm.MeasureDetail:
-        return _found(self.store.measure_detail(measure_id), measure_id, "measure")
+        return resolve.found(self.store.measure_detail(measure_id), measure_id, "measure")
 
     def units(self) -> list[rm.UnitSummary]:
         return self.store.unit_summaries()
 
-    def find_unit(self, name: str) -> Unit:
-        for u in self.store.units():
-            if name in (u.id, u.name) or name in u.aliases:
-                return u
-        raise NotFound(f"no unit named {name!r} (see `policykg units`)")
-
     def unit(self, name: str) -> rm.UnitDetail:
         """A unit, its parent and sub-units, and the measures it is responsible for."""
-        return _found(self.store.unit_detail(self.find_unit(name).id), name)
+        return resolve.found(self.store.unit_detail(self.find_unit(name).id), name)
 
     def documents(self) -> list[rm.DocumentSummary]:
         return self.store.documents()
 
     def document(self, doc_id: str) -> rm.DocumentDetail:
         """By id, or a unique prefix of it."""
-        doc = self.store.document_detail(doc_id)
-        if doc is None:
-            matches = [d.id for d in self.store.documents() if d.id.startswith(doc_id) or d.id == f"doc:{doc_id}"]
-            doc = self.store.document_detail(matches[0]) if len(matches) == 1 else None
-        if doc is None:
-            raise NotFound(f"no document {doc_id!r} (see `policykg documents`)")
-        return doc
+        return resolve.document(self.store, doc_id)
 
     def stats(self) -> dict[str, Any]:
         return self.store.counts()
+
+    # ------------------------------------------------------------------ removal
+    def remove(self, refs: Sequence[str]) -> rm.RemovalReport:
+        """Remove documents named by id, unique id prefix or path (as ingested or as shown), with all that
+        came from them; a tombstone records each. Removing a removed document again is harmless.
+
+        Every name is checked before anything goes (:class:`NotFound` for an unknown one). Takes the
+        ingest lock; a server that fails leaves the removal done locally (``policykg sync`` completes it).
+        """
+        started = time.perf_counter()
+        with self._ingest_lock():
+            targets = [resolve.removal_target(self.store, ref) for ref in refs]
+            live = list(dict.fromkeys(doc_id for doc_id, removed_before in targets if not removed_before))
+            gone = list(dict.fromkeys(doc_id for doc_id, removed_before in targets if removed_before))
+            with translated(SERVER_HINT):
+                removed = pipeline.remove(
+                    self.store, live, linkers=self._linkers(), syncers=self.components.syncers, indexers=[self.searcher],
+                )
+        return rm.RemovalReport(removed=removed, already_removed=gone, seconds=time.perf_counter() - started)
+
+    def removed_documents(self) -> list[rm.RemovedDocument]:
+        """The tombstones of removed documents (what, and when), the latest first."""
+        return self.store.removed_documents()
 
     # ------------------------------------------------------------------ graph views
     def graph(self, *, year: int | None = None) -> nx.MultiDiGraph:
@@ -231,30 +228,6 @@ class KnowledgeBase:
         """Run a read-only SPARQL query; updates, SERVICE, LOAD and foreign FROM are refused; rows and time are capped."""
         with translated():
             return self.components.graph.query(query, limit=limit, timeout=timeout)
-
-    # ------------------------------------------------------------------ across the years
-    def diff(self, issuer: str, year_from: int, year_to: int, *, status: MeasureStatus | None = None) -> dict[str, Any]:
-        """Continued, new and dropped measures of the report on ``year_to`` against the one on ``year_from``."""
-        with translated():
-            check_choice(status, MeasureStatus, "status")
-            return across_years.diff(self.store, self._encoder, issuer, int(year_from), int(year_to), status=status)
-
-    def plans(self, issuer: str, year: int) -> dict[str, Any]:
-        """The measures planned for ``year`` against the report on ``year``: carried out or not reported."""
-        with translated():
-            return across_years.plans(self.store, self._encoder, issuer, int(year))
-
-    def indicators(self, issuer: str, name: str | None = None) -> list[dict[str, Any]]:
-        """Indicator series (targets and actuals) of ``issuer``'s reports, optionally one name or variant."""
-        if not across_years.issuer_reports(self.store, issuer):
-            raise NotFound(f"no report of {issuer!r} (see `policykg documents`)")
-        return across_years.indicators(self.store, issuer, name)
-
-
-def _found(value: Any, name: str, what: str = "") -> Any:
-    if value is None:
-        raise NotFound(f"no {what + ' ' if what else ''}{name!r}")
-    return value
 
 
 __all__ = ["Config", "IngestReport", "KnowledgeBase"]

@@ -44,8 +44,13 @@ def resolve_node(kb: KnowledgeBase, g: nx.MultiDiGraph, ref: str) -> str:
     raise NotFound(f"no node {ref!r} in the graph (give an id, a regulation name or a unit name)")
 
 
-def _undirected_ball(g: nx.MultiDiGraph, center: str, depth: int) -> list[str]:
-    """Nodes within ``depth`` hops of ``center`` (edges in either direction), nearest first."""
+def _undirected_ball(g: nx.MultiDiGraph, center: str, depth: int, max_nodes: int | None = None) -> list[str]:
+    """Nodes within ``depth`` hops of ``center`` (edges in either direction), nearest first.
+
+    When ``max_nodes`` would cut the ball, the first hop's nodes that lead further come first, each
+    followed by the nodes it leads to, so a cut neighbourhood still shows whole paths (unit → measure →
+    regulation), not only the first ring.
+    """
     seen = {center: 0}
     queue = deque([center])
     while queue:
@@ -56,7 +61,22 @@ def _undirected_ball(g: nx.MultiDiGraph, center: str, depth: int) -> list[str]:
             if m not in seen:
                 seen[m] = seen[n] + 1
                 queue.append(m)
-    return sorted(seen, key=lambda n: (seen[n], _TYPE_RANK.get(g.nodes[n].get("type", ""), 3), str(n)))
+    order = sorted(seen, key=lambda n: (seen[n], _TYPE_RANK.get(g.nodes[n].get("type", ""), 3), str(n)))
+    if max_nodes is None or len(order) <= max_nodes or depth < 2:
+        return order
+
+    rank = {n: i for i, n in enumerate(order)}
+
+    def onward(n: str) -> list[str]:
+        return sorted({m for m in (*g.successors(n), *g.predecessors(n)) if seen.get(m) == 2}, key=rank.__getitem__)
+
+    first = sorted((n for n in order if seen[n] == 1), key=lambda n: (-len(onward(n)), rank[n]))
+    kept: dict[str, None] = {center: None}
+    for n in first:
+        new = [x for x in (n, *onward(n)) if x not in kept]
+        if len(kept) + len(new) <= max_nodes:
+            kept.update(dict.fromkeys(new))
+    return [*kept, *(n for n in order if n not in kept)]
 
 
 def _filtered(kb: KnowledgeBase, g: nx.MultiDiGraph, unit: str | None, regulation: str | None) -> nx.MultiDiGraph:
@@ -119,7 +139,7 @@ def graph_view(
             ball = [n for n in _undirected_ball(full, node, depth) if full.nodes[n].get("type") != "article" or n == node]
             g = full.subgraph(ball).copy()
         else:
-            ball = _undirected_ball(g, node, depth)
+            ball = _undirected_ball(g, node, depth, max_nodes)
         order = ball
     else:
         node = None

@@ -1,10 +1,13 @@
 """Load test of the HTTP API: uvicorn in a subprocess on 127.0.0.1, concurrent httpx clients.
 
-    .venv/bin/python bench/api.py DATA_DIR [--clients 8] [--seconds 10] [--port 0]
+    .venv/bin/python bench/api.py DATA_DIR [--clients 8] [--seconds 10] [--port 0] [--phases search,measures,overview,coverage]
 
 Each client (a thread) loops for ``--seconds`` over ``/search`` (20 Chinese queries) and, in a second
 phase, over ``/regulations/{id}/measures``; prints requests/s, p50/p99 latency and errors per phase.
-Exits with status 1 if any request failed (a non-200 answer or a transport error).
+The ``overview`` phases time what the overview page asks for (``/graph/overview`` by regulation and by
+year, ``/graph/overview/edge`` over every edge, and the old ``/graph`` for comparison); ``coverage`` times
+``/regulations/{id}/coverage`` over the regulations held in full. Exits with status 1 if any request
+failed (a non-200 answer or a transport error).
 """
 
 from __future__ import annotations
@@ -78,13 +81,43 @@ def run_phase(name: str, base: str, clients: int, seconds: float, make_url: Call
     return result.errors
 
 
+PHASES = ("search", "measures", "overview", "coverage")
+
+
+def overview_phases(base: str, clients: int, seconds: float) -> int:
+    """The overview page's requests: the aggregate both ways, every edge expanded, focus on the heaviest units and
+    regulations (what the page asks for), and the capped whole /graph the page drew before."""
+    with httpx.Client(base_url=base, timeout=60) as client:
+        overview = client.get("/graph/overview").json()
+        by_year = client.get("/graph/overview", params={"by": "year"}).json()
+    edges = [f"/graph/overview/edge?unit={e['source']}&regulation={e['target']}" for e in overview["edges"]]
+    edges += [f"/graph/overview/edge?unit={e['source']}&year={e['target'].split(':', 1)[1]}" for e in by_year["edges"]]
+    print(f"overview: {len(overview['units'])} units × {len(overview['targets'])} regulations, {len(overview['edges'])} edges, "
+          f"{overview['measures']} measures; by year {len(by_year['targets'])} years, {len(by_year['edges'])} edges")
+    errors = run_phase("GET /graph/overview", base, clients, seconds, lambda i: "/graph/overview")
+    errors += run_phase("GET /graph/overview?by=year", base, clients, seconds, lambda i: "/graph/overview?by=year")
+    if edges:
+        errors += run_phase("GET /graph/overview/edge", base, clients, seconds, lambda i: edges[i % len(edges)])
+    centers = [n["id"] for n in overview["units"][:5] + overview["targets"][:5]]
+    if centers:
+        errors += run_phase(
+            "GET /graph?center=&depth=2 (focus)", base, clients, seconds, lambda i: f"/graph?center={centers[i % len(centers)]}&depth=2&max_nodes=250",
+        )
+    errors += run_phase("GET /graph (500 nodes, before)", base, clients, seconds, lambda i: "/graph")
+    return errors
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", type=Path, help="policykg data directory (run `policykg ingest` first)")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--port", type=int, default=0, help="0: a free port")
+    ap.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
     args = ap.parse_args()
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    if unknown := set(phases) - set(PHASES):
+        raise SystemExit(f"unknown phases: {', '.join(sorted(unknown))}")
     if not (args.data / "policykg.sqlite").exists():
         raise SystemExit(f"{args.data}: no policykg data here")
     errors = 0
@@ -96,14 +129,24 @@ def main() -> None:
         regs = [r["id"] for r in httpx.get(base + "/regulations", timeout=30).json() if r["measures"]]
         if not regs:
             raise SystemExit("no regulation with measures in this store")
-        with httpx.Client(base_url=base, timeout=60) as client:  # warm-up: model, indexes, graph
-            for q in QUERIES[:3]:
-                client.get("/search", params={"q": q})
+        if "search" in phases:
+            with httpx.Client(base_url=base, timeout=60) as client:  # warm-up: model, indexes, graph
+                for q in QUERIES[:3]:
+                    client.get("/search", params={"q": q})
         print(f"server {base}  data {args.data}  {args.clients} clients × {args.seconds:g} s per phase")
-        errors = run_phase("GET /search", base, args.clients, args.seconds, lambda i: f"/search?q={QUERIES[i % len(QUERIES)]}&k=10")
-        errors += run_phase(
-            "GET /regulations/{id}/measures", base, args.clients, args.seconds, lambda i: f"/regulations/{regs[i % len(regs)]}/measures",
-        )
+        if "search" in phases:
+            errors += run_phase("GET /search", base, args.clients, args.seconds, lambda i: f"/search?q={QUERIES[i % len(QUERIES)]}&k=10")
+        if "measures" in phases:
+            errors += run_phase(
+                "GET /regulations/{id}/measures", base, args.clients, args.seconds, lambda i: f"/regulations/{regs[i % len(regs)]}/measures",
+            )
+        if "overview" in phases:
+            errors += overview_phases(base, args.clients, args.seconds)
+        if "coverage" in phases:
+            full = [r["id"] for r in httpx.get(base + "/regulations", timeout=30).json() if r["doc_id"]]
+            errors += run_phase(
+                "GET /regulations/{id}/coverage", base, args.clients, args.seconds, lambda i: f"/regulations/{full[i % len(full)]}/coverage",
+            )
     if errors:
         raise SystemExit(f"{errors} failed requests")
 

@@ -8,7 +8,7 @@ declares them as its ``response_model``: one shape per answer, written once. Pla
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any
+from typing import Any, Literal
 
 from policykg.graph.model import Evidence, Indicator
 
@@ -202,21 +202,191 @@ class DocumentDetail(DocumentMeta):
     text: str
 
 
+# ---------------------------------------------------------------- removals
+@dataclass(kw_only=True)
+class RemovedDocument:
+    """The tombstone of a removed document: what it was and when it was removed (re-ingesting it clears this)."""
+
+    id: str
+    path: str
+    title: str
+    doc_type: str
+    issuer: str | None = None
+    year: int | None = None
+    removed_at: str
+
+
+@dataclass(kw_only=True)
+class RemovalReport:
+    """What a removal did: the documents removed now, those removed before, and how long it took."""
+
+    removed: list[str] = field(default_factory=list)
+    already_removed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------- article coverage of a regulation
+@dataclass(kw_only=True)
+class CoverageMeasure:
+    """A measure covering an article (or linked to the regulation without one), with its best link's evidence."""
+
+    id: str
+    title: str
+    year: int | None
+    status: str
+    document: DocumentRef
+    units: list[UnitRef]
+    method: str
+    quote: str  # document.text[start:end]
+    start: int
+    end: int
+    score: float
+    article: str | None = None  # 第十五条 (None: the link names no article)
+
+
+@dataclass(kw_only=True)
+class ArticleCoverage:
+    """One article and the measures whose links name it: distinct measures per year, and in all."""
+
+    id: str
+    label: str
+    number: int
+    counts_by_year: dict[int, int]
+    total: int
+    measures: list[CoverageMeasure]
+
+
+@dataclass(kw_only=True)
+class ChapterCoverage:
+    """A chapter (章; empty title: the regulation has none) and its articles in text order."""
+
+    title: str
+    articles: list[ArticleCoverage]
+
+
+@dataclass(kw_only=True)
+class CoverageSummary:
+    """Articles in the text, covered (at least one measure) and not; distinct measures with and without an article."""
+
+    articles: int
+    covered: int
+    uncovered: int
+    measures: int
+    without_article: int
+
+
+@dataclass(kw_only=True)
+class Coverage:
+    """Which articles of a regulation held in full have implementing measures, in which years and by whom."""
+
+    regulation: RegulationRef
+    issuer: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    years: list[int]  # the years of the measures of the reports in scope: the columns of the grid
+    chapters: list[ChapterCoverage]
+    without_article: list[CoverageMeasure]  # linked to the regulation without an article: cover none
+    summary: CoverageSummary
+
+
+# ---------------------------------------------------------------- the responsibility overview
+OverviewBy = Literal["regulation", "year"]
+LinkRelation = Literal["implements", "drafts", "studies"]  # only implements is stored today
+
+
+@dataclass(kw_only=True)
+class OverviewNode:
+    """A unit, a regulation or a year of the overview; ``weight``: distinct measures on its edges (before the cut)."""
+
+    id: str
+    type: str  # unit | regulation | year
+    label: str
+    weight: int
+    kind: str | None = None
+
+
+@dataclass(kw_only=True)
+class OverviewEdge:
+    """Unit → regulation (or year): ``weight`` distinct measures, and how many of them by their best link method."""
+
+    id: str
+    source: str
+    target: str
+    weight: int
+    methods: dict[str, int]
+
+
+@dataclass(kw_only=True)
+class OverviewLeftOut:
+    """What the cut to the heaviest units and targets left out."""
+
+    units: int = 0
+    targets: int = 0
+    edges: int = 0
+
+
+@dataclass(kw_only=True)
+class Overview:
+    """Units × regulations (or × years), edge weight = measures with a unit and a link in the filters."""
+
+    by: str
+    filters: dict[str, Any]
+    measures: int  # distinct measures counted (with a unit and a link in the filters)
+    without_unit: int  # measures with a link in the filters but no responsible unit (not drawn)
+    units: list[OverviewNode]
+    targets: list[OverviewNode]
+    edges: list[OverviewEdge]
+    left_out: OverviewLeftOut
+
+
+@dataclass(kw_only=True)
+class OverviewMeasure(MeasureBrief):
+    """A measure behind an overview edge and its links in the filters (to that regulation, or to any in that year)."""
+
+    links: list[MeasureLink]
+
+
+@dataclass(kw_only=True)
+class OverviewEdgeDetail:
+    """One overview edge expanded: its measures with their evidence."""
+
+    unit: UnitRef
+    regulation: RegulationRef | None = None
+    year: int | None = None
+    weight: int
+    measures: list[OverviewMeasure]
+
+
 __all__ = [
+    "ArticleCoverage",
     "ArticleText",
+    "ChapterCoverage",
+    "Coverage",
+    "CoverageMeasure",
+    "CoverageSummary",
     "DocumentDetail",
     "DocumentMeta",
     "DocumentRef",
     "DocumentSummary",
+    "LinkRelation",
     "MeasureBrief",
     "MeasureDetail",
     "MeasureEvidence",
     "MeasureLink",
+    "Overview",
+    "OverviewBy",
+    "OverviewEdge",
+    "OverviewEdgeDetail",
+    "OverviewLeftOut",
+    "OverviewMeasure",
+    "OverviewNode",
     "RegulationBrief",
     "RegulationDetail",
     "RegulationMeasures",
     "RegulationRef",
     "RegulationSummary",
+    "RemovalReport",
+    "RemovedDocument",
     "UnitBrief",
     "UnitDetail",
     "UnitRef",

@@ -3,7 +3,8 @@
 collect → read → extract → cut passages → embed → store → link (rules, then semantic) → sync
 servers → refresh indexes.
 
-:func:`run` is the whole of it. The per-document part (read → … → embed) is :class:`DocumentStep`,
+:func:`run` is the whole of it; :func:`remove` takes documents out again (store → link → refresh →
+sync). The per-document part (read → … → embed) is :class:`DocumentStep`,
 which every engine runs (``policykg.ingest.engines``: in this process, or on Ray). Collaborators
 from other packages (encoder, tokenizer, semantic linker, servers, indexes) come in as arguments
 typed by ``policykg.ingest.protocols``.
@@ -46,6 +47,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # one line each: "<file>: <reason>"
     seconds: float = 0.0
+    readded: list[str] = field(default_factory=list)  # files among ``added``/``replaced`` that had been removed before
 
     @property
     def ok(self) -> bool:
@@ -80,8 +82,8 @@ class Known:
 
     @classmethod
     def of(cls, store: SQLiteStore) -> Known:
-        docs = store.documents()
-        return cls(set(store.fingerprints()), {d.path for d in docs}, {d.id for d in docs})
+        paths = store.document_paths()
+        return cls(set(store.fingerprints()), set(paths.values()), set(paths))
 
     def __contains__(self, prepared: object) -> bool:
         """Same fingerprint, or the same text under another path than its own."""
@@ -112,6 +114,21 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
         else:
             problems.append(f"{p}: no such file or directory")
     return list(dict.fromkeys(files)), problems
+
+
+def _relative(file: Path, root: Path) -> str | None:
+    """``file`` relative to ``root`` (as given, else both resolved); None when it is not inside."""
+    for f, r in ((file, root), (file.resolve(), root.resolve())):
+        if f.is_relative_to(r):
+            return f.relative_to(r).as_posix()
+    return None
+
+
+def display_paths(given: Iterable[Path], files: Iterable[Path], base: Path | None = None) -> dict[Path, str]:
+    """The name each file is shown under (never the server's directories): relative to ``base`` (the
+    manifest's folder) when inside it, else to the directory given that holds it, else its file name."""
+    roots = [*([base] if base is not None else []), *(p for p in given if p.is_dir())]
+    return {f: next((rel for root in roots if (rel := _relative(f, root))), f.name) for f in files}
 
 
 # ---------------------------------------------------------------- read + extract
@@ -207,21 +224,27 @@ class Engine(Protocol):
 
 
 # ---------------------------------------------------------------- store
-def store_document(store: SQLiteStore, path: Path, ready: Embedded, report: IngestReport, known: Known) -> None:
-    """Write one embedded document, replacing an older version at its path; a known one adds nothing."""
+def store_document(
+    store: SQLiteStore, path: Path, ready: Embedded, report: IngestReport, known: Known, display_path: str | None = None,
+) -> None:
+    """Write one embedded document (shown as ``display_path``, default its file name), replacing an older
+    version at its path; a known one adds nothing."""
     prepared = ready.prepared
     if prepared in known:
         report.unchanged.append(str(path))
         return
     old = store.find_document(path=prepared.document.path)
-    store.write_document(
+    readded = store.write_document(
         prepared.extraction, ready.vectors, ready.tokens, replace=old["id"] if old else None, fingerprint=prepared.fingerprint,
+        display_path=display_path or path.name,
     )
     if old:
         known.fingerprints.discard(old["fingerprint"])
         known.doc_ids.discard(old["id"])
     known.add(prepared)
     (report.replaced if old else report.added).append(str(path))
+    if readded:
+        report.readded.append(str(path))
 
 
 # ---------------------------------------------------------------- link
@@ -254,12 +277,14 @@ def run(
     indexers: Sequence[Indexer] = (),
     progress: Progress | None = None,
     report: IngestReport | None = None,
+    display: Mapping[Path, str] | None = None,
 ) -> IngestReport:
     """Ingest ``items`` (files with what the user says of them) into ``store``, then link, sync and refresh.
 
     Bad files are reported, not fatal; the same content twice adds nothing; changed content at a
-    known path replaces the old version. A server that fails stops the run after the store is
-    written (its error propagates; the store stays the record).
+    known path replaces the old version. ``display`` gives the name each file is shown under (see
+    :func:`display_paths`; default: its file name). A server that fails stops the run after the
+    store is written (its error propagates; the store stays the record).
     """
     started = time.perf_counter()
     report = report or IngestReport()
@@ -273,7 +298,7 @@ def run(
             report.unchanged.append(str(path))
         else:
             try:
-                store_document(store, path, result, report, known)
+                store_document(store, path, result, report, known, (display or {}).get(path))
             except Exception as exc:  # one document's write failed (rolled back): report it, go on
                 log.exception("storing %s failed", path)
                 report.failed.append(failure(path, exc))
@@ -288,6 +313,32 @@ def run(
     return report
 
 
+# ---------------------------------------------------------------- removal
+def remove(
+    store: SQLiteStore,
+    doc_ids: Sequence[str],
+    *,
+    linkers: Sequence[Linker] = (),
+    syncers: Mapping[str, Syncer] | None = None,
+    indexers: Sequence[Indexer] = (),
+) -> list[str]:
+    """Remove documents (one transaction, tombstones included), then relink, refresh the indexes and sync.
+
+    Relinking drops the topic and semantic links other documents had to a regulation whose text
+    went. Indexes are refreshed before the servers are told, so a server that fails (its error
+    propagates) leaves the store and the local indexes complete; the servers' sync is state-based,
+    so a later sync (or removal) finishes the job, as it does after a kill between the steps.
+    Returns the ids removed now (ids not stored are skipped).
+    """
+    removed = store.remove_documents(doc_ids)
+    if store.links_dirty():
+        link(store, linkers)
+    for index in indexers:
+        index.refresh(write=True)
+    sync(store, syncers or {})
+    return removed
+
+
 __all__ = [
     "DocumentStep",
     "Embedded",
@@ -297,9 +348,11 @@ __all__ = [
     "Prepared",
     "Progress",
     "collect_files",
+    "display_paths",
     "embed",
     "link",
     "prepare",
+    "remove",
     "run",
     "store_document",
     "sync",

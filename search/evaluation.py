@@ -47,8 +47,8 @@ class Judge:
         self._offsets: dict[tuple[str, str], int] = {}
 
     def _doc(self, rel_path: str) -> str | None:
-        for path, doc_id in self.doc_of.items():
-            if path.endswith("/" + rel_path) or path == rel_path:
+        for path, doc_id in self.doc_of.items():  # a shown path: relative to the corpus, a file name, or absolute
+            if path.endswith("/" + rel_path) or path == rel_path or rel_path.endswith("/" + path):
                 return doc_id
         return None
 

@@ -1,4 +1,4 @@
-"""The graph commands: regulations, measures, units, documents, export, SPARQL, stats and viz."""
+"""The graph commands: regulations, measures, coverage, units, documents, export, SPARQL, stats and viz."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from policykg.api.cli.common import DataOpt, JsonOpt, _answer, _fail, _guard, _kb, _print_json, app, out
@@ -33,7 +34,7 @@ def measures(
         out.print(f"\n[bold]{m.title}[/bold] · {m.year} {m.status} · {m.document.title} · {units}", highlight=False)
         for e in m.evidence:
             art = f" {e.article}" if e.article else ""
-            out.print(f"  [{e.method}{art} {e.score:.2f}] [{e.start}, {e.end}) {e.quote}", highlight=False)
+            out.print(f"  [{e.method}{art} {e.score:.2f}] [{e.start}, {e.end}) {e.quote}", highlight=False, markup=False)
 
 
 @app.command()
@@ -72,8 +73,20 @@ def unit(name: Annotated[str, typer.Argument(help="Unit name or alias: 局党委
 
 
 @app.command()
-def documents(data: DataOpt = None, as_json: JsonOpt = False) -> None:
-    """Documents in the store."""
+def documents(
+    removed: Annotated[bool, typer.Option("--removed", help="List the removed documents (tombstones) instead.")] = False,
+    data: DataOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Documents in the store (with --removed: those removed, and when)."""
+    if removed:
+        if (gone := _answer(data, as_json, "removed_documents")) is None:
+            return
+        table = Table("id", "type", "title", "path", "removed at")
+        for t in gone:
+            table.add_row(t.id, t.doc_type, t.title, t.path, t.removed_at)
+        out.print(table)
+        return
     if (docs := _answer(data, as_json, "documents")) is None:
         return
     table = Table("id", "type", "title", "issuer", "year", "measures")
@@ -160,3 +173,42 @@ def viz(
         f"wrote {output} ({len(view['nodes'])} nodes, {len(view['edges'])} edges{', truncated' if view['truncated'] else ''})",
         highlight=False,
     )
+
+
+@app.command()
+def coverage(
+    regulation: Annotated[str, typer.Argument(help="A regulation held in full: name, alias or id.")],
+    issuer: Annotated[str | None, typer.Option(help="Only measures of documents whose issuer contains this.")] = None,
+    year_from: Annotated[int | None, typer.Option("--from", help="Only measures of this year or later.")] = None,
+    year_to: Annotated[int | None, typer.Option("--to", help="Only measures of this year or earlier.")] = None,
+    data: DataOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which articles of a regulation have implementing measures, in which years (and the articles none touches)."""
+    if (cov := _answer(data, as_json, "coverage", regulation, issuer=issuer, year_from=year_from, year_to=year_to)) is None:
+        return
+    s = cov.summary
+    out.print(
+        f"[bold]{cov.regulation.name}[/bold]: {s.covered} of {s.articles} articles covered by {s.measures} measures, "
+        f"{s.uncovered} uncovered", highlight=False,
+    )
+    years = [y for y in cov.years if any(y in a.counts_by_year for c in cov.chapters for a in c.articles)]
+    table = Table("chapter", "article", *(f"{y % 100:02d}" for y in years), "total", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for chapter in cov.chapters:
+        shown = False
+        for a in chapter.articles:
+            if a.total:
+                label = "" if shown else chapter.title.split(" ")[0]
+                table.add_row(label, a.label, *(str(a.counts_by_year.get(y, "")) for y in years), str(a.total))
+                shown = True
+    if s.covered:
+        out.print(table)
+    out.print("uncovered:", highlight=False)
+    for chapter in cov.chapters:
+        labels = [a.label for a in chapter.articles if not a.total]
+        if labels:
+            out.print(f"  {chapter.title or '-'}: {'、'.join(labels)}", highlight=False)
+    if cov.without_article:
+        out.print(f"linked to the regulation without an article: {s.without_article} measures", highlight=False)
+        for m in cov.without_article:
+            out.print(f"  {m.year} · {m.title} · {m.document.title} \\[{m.method}]", highlight=False)

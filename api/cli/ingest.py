@@ -1,7 +1,8 @@
-"""``policykg ingest`` and ``policykg sync``."""
+"""``policykg ingest``, ``policykg remove`` and ``policykg sync``."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -51,6 +52,8 @@ def ingest(
     else:
         for line in report.failed:
             err.print(f"[red]failed:[/red] {line}", highlight=False)
+        for path in report.readded:
+            out.print(f"note: {path} had been removed before; it is back (its tombstone is cleared)", highlight=False, markup=False)
         links = ", ".join(f"{k} {v}" for k, v in sorted(stats["links"].items())) or "none"
         out.print(
             f"ingested {len(report.added)} new, {len(report.replaced)} replaced, {len(report.unchanged)} unchanged, "
@@ -62,6 +65,43 @@ def ingest(
         )
     if report.failed:
         raise typer.Exit(1)
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a question (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+@app.command()
+def remove(
+    refs: Annotated[list[str], typer.Argument(help="Document ids, unique id prefixes (6+ hex digits) or the paths they were ingested from.", show_default=False)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    data: DataOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove documents and everything that came from them (a tombstone records each; see `documents --removed`)."""
+    kb = _kb(data)
+    if not yes:
+        if not _interactive():
+            _fail("removal needs confirmation: rerun with --yes (stdin is not a terminal)")
+        if not typer.confirm(f"remove {len(refs)} document(s) ({', '.join(refs[:3])}{' …' if len(refs) > 3 else ''}) from {kb.data_dir}?"):
+            _fail("nothing removed")
+    report = _guard(kb.remove, refs)
+    if as_json:
+        _print_json({**report.__dict__, "store": kb.stats()})
+        return
+    titles = {t.id: t.title for t in kb.removed_documents()}
+    for doc_id in report.removed:
+        out.print(f"removed {doc_id} {titles.get(doc_id, '')}", highlight=False, markup=False)
+    for doc_id in report.already_removed:
+        out.print(f"already removed: {doc_id} {titles.get(doc_id, '')}", highlight=False, markup=False)
+    stats = kb.stats()
+    out.print(
+        f"{len(report.removed)} removed, {len(report.already_removed)} already removed in {report.seconds:.1f} s; "
+        f"store: {stats['documents']} documents, {stats['measures']} measures, {stats['regulations']} regulations, "
+        f"{stats['units']} units, {stats['passages']} passages",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -94,7 +94,7 @@ def _add_headers(app: FastAPI, cors_origins: list[str] | None) -> None:
 
     if cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"],
+            CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key"], allow_credentials=False,
         )
 

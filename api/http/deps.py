@@ -20,14 +20,14 @@ def get_kb(request: Request) -> KnowledgeBase:
 KB = Annotated[KnowledgeBase, Depends(get_kb)]
 """A route parameter typed ``KB`` receives the app's knowledge base."""
 
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed for POST /documents.")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed for POST /documents and DELETE /documents/{id}.")
 
 
 def require_api_key(request: Request, key: Annotated[str | None, Depends(_api_key_header)]) -> None:
     """Uploads are off (403) without a configured key; a missing key is 401, a wrong one 403."""
     expected: str | None = request.app.state.api_key
     if not expected:
-        raise HTTPException(403, "uploads are disabled on this server (no API key configured)")
+        raise HTTPException(403, "uploads and removals are disabled on this server (no API key configured)")
     if not key:
         raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "APIKey"})
     if not hmac.compare_digest(key.encode("utf-8"), expected.encode("utf-8")):

@@ -1,5 +1,7 @@
 /* policykg web page: search, regulations, responsibility graph, timeline. Plain JS, no build step.
-   All data is inserted as text nodes (never innerHTML), so document text cannot inject markup. */
+   All data is inserted as text nodes (never innerHTML), so document text cannot inject markup.
+   The helpers other scripts use (overview.js, graphtools.js, coverage.js) are on window.policykg;
+   they register their tabs in policykg.views and are called once the page has loaded. */
 "use strict";
 
 (function () {
@@ -71,6 +73,14 @@
 
   const fmtScore = (s) => (s == null ? "" : Number(s).toFixed(3));
 
+  /** Background and text colour of a cell counting ``n`` of at most ``max`` measures (log scale; 0: unshaded). */
+  function heat(n, max) {
+    if (!n) return ["", ""];
+    const t = max > 1 ? Math.min(1, Math.log1p(n - 1) / Math.log1p(max - 1)) : 1;
+    const mix = (a, b) => Math.round(a + (b - a) * (0.15 + 0.85 * t));
+    return [`rgb(${mix(254, 153)}, ${mix(236, 45)}, ${mix(214, 20)})`, t > 0.5 ? "#fff" : "#3d1a0c"];
+  }
+
   // ------------------------------------------------------------ document viewer
   async function openDocument(docId, start, end) {
     const panel = $("#doc");
@@ -98,6 +108,37 @@
 
   const openLink = (label, docId, start, end) =>
     h("button", { type: "button", class: "link", onclick: () => openDocument(docId, start, end) }, label);
+
+  // ------------------------------------------------------------ side panel (measures behind a cell or an edge)
+  /** Show a title, a line of context and content in the side panel; returns its body. */
+  function openSide(title, meta, ...content) {
+    $("#side-title").textContent = title;
+    $("#side-meta").textContent = meta || "";
+    const body = $("#side-body");
+    body.textContent = "";
+    body.append(...content.flat().filter(Boolean));
+    body.scrollTop = 0;
+    $("#side").hidden = false;
+    return body;
+  }
+  $("#side-close").addEventListener("click", () => { $("#side").hidden = true; });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && $("#doc").hidden) $("#side").hidden = true; });
+
+  /** A measure with one quote per piece of evidence: ``{title, year, document, units, quote, start, end, method, article}`` or links. */
+  function renderQuoted(m, evidence) {
+    return h("div", { class: "card measure", dataset: { id: m.id } },
+      h("div", { class: "hit-head" },
+        h("span", { class: "measure-title" }, m.title),
+        m.year ? h("span", { class: "badge" }, m.year) : null,
+        m.units && m.units.length ? h("span", { class: "muted" }, "责任单位：" + m.units.map((u) => u.name).join("、")) : null),
+      h("div", { class: "muted" }, m.document.title),
+      evidence.map((e) => h("div", { class: "evidence" },
+        h("span", { class: `badge m-${e.method}` }, METHOD[e.method] || e.method),
+        e.regulation ? h("span", { class: "badge" }, e.regulation.name) : null,
+        e.article ? h("span", { class: "badge" }, e.article) : null, " ",
+        openLink("在原文中查看 →", m.document.id, e.start, e.end),
+        h("span", { class: "quote" }, e.quote))));
+  }
 
   // ------------------------------------------------------------ search
   async function runSearch(params) {
@@ -178,6 +219,7 @@
         h("div", { class: "filters" },
           h("button", { type: "button", onclick: () => { location.hash = `#/graph?regulation=${encodeURIComponent(reg.id)}`; } }, "在责任图谱中查看"),
           reg.doc_id ? h("button", { type: "button", onclick: () => openDocument(reg.doc_id) }, "全文") : null));
+      if (reg.doc_id && window.policykg.coverage) pane.append(window.policykg.coverage(reg));
       pane.append(h("h3", null, `落实措施（${impl.measures.length}）`));
       if (!impl.measures.length) pane.append(h("p", { class: "status" }, "尚无措施与此法规关联。"));
       const byYear = new Map();
@@ -224,6 +266,7 @@
   // ------------------------------------------------------------ graph
   const COLORS = { unit: "#2a9d8f", measure: "#457b9d", regulation: "#e76f51", document: "#8d99ae", article: "#f4a261", indicator: "#a8dadc" };
   let graphParams = null;
+  const FOCUS_MAX_NODES = 250;
 
   async function fillGraphFilters() {
     const [regs, units] = await Promise.all([loadRegulations(), cache.units || api("/units")]);
@@ -243,8 +286,10 @@
     const status = $("#graph-status");
     setStatus(status, "加载图谱…");
     try {
-      const view = await api("/graph", params);
-      setStatus(status, `${view.nodes.length} 个节点 · ${view.edges.length} 条边` + (view.truncated ? `（共 ${view.total_nodes} 个，已截断）` : ""));
+      const view = await api("/graph", params.center ? { max_nodes: FOCUS_MAX_NODES, ...params } : params);
+      const focus = view.center ? view.nodes.find((n) => n.id === view.center) : null;
+      setStatus(status, (focus ? `聚焦「${focus.label}」${view.filters.depth} 步邻域 · ` : "") + `${view.nodes.length} 个节点 · ${view.edges.length} 条边` +
+        (view.truncated ? `（共 ${view.total_nodes} 个，已截断）` : "") + (!view.center && view.truncated ? " · 全局结构请看“总览”" : ""));
       const elements = [
         ...view.nodes.map((n) => ({ data: { ...n, short: n.label.length > 12 ? n.label.slice(0, 12) + "…" : n.label } })),
         ...view.edges.map((e) => ({ data: e })),
@@ -265,21 +310,28 @@
           { selector: ":selected", style: { "border-width": 3, "border-color": "#e63946" } },
           { selector: ".faded", style: { opacity: 0.2 } },
         ],
-        layout: { name: "cose", animate: false, randomize: true, nodeRepulsion: 40000, idealEdgeLength: 90, nodeOverlap: 40, componentSpacing: 80, padding: 24 },
+        layout: { name: "preset", positions: window.policykg.seedPositions(view, params.center) },
       }));
+      window.policykg.runSeeded(cy, { name: "cose", animate: false, randomize: false, nodeRepulsion: 40000, idealEdgeLength: 90,
+        nodeOverlap: 40, componentSpacing: 80, padding: 24 });
       cy.on("tap", "node", (evt) => showNode(evt.target));
       cy.on("tap", (evt) => { if (evt.target === cy) cy.elements().removeClass("faded"); });
-      if (params.center && cy.getElementById(params.center).nonempty()) showNode(cy.getElementById(params.center));
+      if (params.center && cy.getElementById(params.center).nonempty()) showNode(cy.getElementById(params.center), false);
     } catch (e) {
       setStatus(status, e.message, true);
     }
   }
 
-  async function showNode(node) {
+  async function showNode(node, fade = true) {
     const cy = window.cy;
     const n = node.data();
-    cy.elements().addClass("faded");
-    node.closedNeighborhood().removeClass("faded");
+    cy.elements().removeClass("faded");
+    if (fade) {
+      cy.elements().addClass("faded");
+      node.closedNeighborhood().removeClass("faded");
+    } else {
+      node.select();
+    }
     const info = $("#node-info");
     info.textContent = "";
     info.append(h("h2", null, n.label),
@@ -383,7 +435,8 @@
     const [path, query] = hash.split("?");
     const params = Object.fromEntries(new URLSearchParams(query || ""));
     const [tab, ...rest] = path.split("/");
-    const name = ["search", "regulations", "graph", "timeline"].includes(tab) ? tab : "search";
+    const views = window.policykg.views;
+    const name = ["search", "regulations", "graph", "timeline", ...Object.keys(views)].includes(tab) ? tab : "search";
     document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${name}`; });
     document.querySelectorAll("#tabs a").forEach((a) => a.classList.toggle("active", a.dataset.tab === name));
     if (name === "search" && params.q) {
@@ -398,11 +451,14 @@
       if (id) showRegulation(id);
     } else if (name === "graph") {
       $("#g-year").value = params.year || "";
+      $("#g-focus").value = params.focus || "";
       fillGraphFilters().then(() => {
         $("#g-unit").value = params.unit || "";
         $("#g-reg").value = params.regulation || "";
       }).catch(() => {});
       drawGraph(params);
+    } else if (views[name]) {
+      views[name](params, rest);
     } else if (name === "timeline" && params.q) {
       $("#t-q").value = params.q;
       $("#t-issuer").value = params.issuer || "";
@@ -421,5 +477,9 @@
     } catch (e) { /* the header counts are optional */ }
   }
 
-  init();
+  window.policykg = {
+    $, h, api, setStatus, highlight, openDocument, openLink, openSide, renderQuoted, loadRegulations, cache,
+    heat, METHOD, STATUS, KIND, TYPE, COLORS, views: {},
+  };
+  document.addEventListener("DOMContentLoaded", init);
 })();

@@ -7,6 +7,7 @@ What linking, search, export and the servers' sync read: model objects (``Regula
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,13 +26,14 @@ from policykg.graph.model import (
     Regulation,
     Unit,
 )
-from policykg.graph.readmodels import DocumentSummary
+from policykg.graph.readmodels import DocumentSummary, RemovedDocument
 from policykg.graph.store.schema import StoreBase, chunks, where
 
 _DOCUMENT_SUMMARY = (
-    "SELECT d.id, d.path, d.title, d.doc_type, d.issuer, d.year, d.published, d.format, d.ingested_at, "
+    "SELECT d.id, {path} AS path, d.title, d.doc_type, d.issuer, d.year, d.published, d.format, d.ingested_at, "
     "length(d.text) AS length, (SELECT count(*) FROM measures m WHERE m.doc_id=d.id) AS measures FROM documents d"
 )
+_ID_PREFIX = re.compile(r"(?:doc:)?([0-9a-f]{6,})")  # at least 6 hex digits name a document by a prefix of its id
 _PASSAGE_COLUMNS = 'id, doc_id, start, "end", section, article, text, embed_text'
 
 
@@ -66,8 +68,11 @@ class StoreReads(StoreBase):
     """Reads returning model objects, arrays and small typed rows."""
 
     # -- documents
+    def _summaries(self, sql: str = "", params: Sequence[Any] = ()) -> list[DocumentSummary]:
+        return [DocumentSummary(**r) for r in self._rows(_DOCUMENT_SUMMARY.format(path=self.shown_path()) + sql, params)]
+
     def find_document(self, *, fingerprint: str | None = None, path: str | None = None, doc_id: str | None = None) -> dict[str, Any] | None:
-        """The metadata of the document with that fingerprint, else id, else path (None: no such document)."""
+        """The metadata of the document with that fingerprint, else id, else (absolute) path (None: no such document)."""
         cols = "id, path, title, doc_type, issuer, year, published, format, content_hash, fingerprint"
         if fingerprint is not None:
             rows = self._rows(f"SELECT {cols} FROM documents WHERE fingerprint=?", (fingerprint,))
@@ -85,24 +90,62 @@ class StoreReads(StoreBase):
         """Document id → fingerprint."""
         return {r["id"]: r["fingerprint"] for r in self._rows("SELECT id, fingerprint FROM documents")}
 
+    def document_paths(self) -> dict[str, str]:
+        """Document id → the absolute path it was ingested from (what replacement is detected by; never shown)."""
+        return {r["id"]: r["path"] for r in self._rows("SELECT id, path FROM documents")}
+
     def documents(self) -> list[DocumentSummary]:
-        """Every document (no text), by type, issuer, year and title."""
-        return [DocumentSummary(**r) for r in self._rows(_DOCUMENT_SUMMARY + " ORDER BY d.doc_type, d.issuer, d.year, d.title")]
+        """Every document (no text), by type, issuer, year and title; ``path`` is the path shown (see ``shown_path``)."""
+        return self._summaries(" ORDER BY d.doc_type, d.issuer, d.year, d.title")
 
     def reports(self, year: int | None = None) -> list[DocumentSummary]:
         """The reports on ``year`` (the year reviewed) by issuer and title; without a year, all by year and title."""
         if year is None:
-            return [DocumentSummary(**r) for r in self._rows(_DOCUMENT_SUMMARY + " WHERE d.doc_type='report' ORDER BY d.year, d.title")]
-        rows = self._rows(_DOCUMENT_SUMMARY + " WHERE d.doc_type='report' AND d.year=? ORDER BY d.issuer, d.title", (year,))
-        return [DocumentSummary(**r) for r in rows]
+            return self._summaries(" WHERE d.doc_type='report' ORDER BY d.year, d.title")
+        return self._summaries(" WHERE d.doc_type='report' AND d.year=? ORDER BY d.issuer, d.title", (year,))
 
     def document(self, doc_id: str) -> Document | None:
-        """One document with its stored text (None: no such id)."""
-        rows = self._rows("SELECT * FROM documents WHERE id=?", (doc_id,))
+        """One document with its stored text and its shown path (None: no such id)."""
+        rows = self._rows(f"SELECT d.*, {self.shown_path()} AS shown FROM documents d WHERE d.id=?", (doc_id,))
         if not rows:
             return None
         r = rows[0]
-        return Document(r["id"], r["path"], r["title"], r["doc_type"], r["text"], r["content_hash"], r["issuer"], r["year"], r["published"], r["format"])
+        return Document(r["id"], r["shown"], r["title"], r["doc_type"], r["text"], r["content_hash"], r["issuer"], r["year"], r["published"], r["format"])
+
+    def matching_documents(self, names: Sequence[str], *, removed: bool = False) -> list[str]:
+        """Ids of the stored documents (``removed``: the tombstones) one of ``names`` names, best kind of match first.
+
+        A name is an id (with or without ``doc:``), else a path the document was ingested from (as
+        stored) or its shown path, else a prefix of at least 6 hex digits of an id.
+        """
+        table, alias = ("removed_documents", "t") if removed else ("documents", "d")
+        if not self._table_columns(table):
+            return []
+        names = list(dict.fromkeys(names))
+        ids = [*names, *(f"doc:{n}" for n in names)]
+        marks = ",".join("?" * len(ids))
+        found = [r["id"] for r in self._rows(f"SELECT id FROM {table} {alias} WHERE id IN ({marks}) ORDER BY id", ids)]
+        if not found:
+            marks = ",".join("?" * len(names))
+            found = [r["id"] for r in self._rows(
+                f"SELECT id FROM {table} {alias} WHERE path IN ({marks}) OR {self.shown_path(alias, table)} IN ({marks}) ORDER BY id",
+                [*names, *names],
+            )]
+        if not found:
+            for name in names:
+                if m := _ID_PREFIX.fullmatch(name):
+                    found += [r["id"] for r in self._rows(f"SELECT id FROM {table} WHERE id LIKE ? ORDER BY id", (f"doc:{m[1]}%",))]
+        return list(dict.fromkeys(found))
+
+    def removed_documents(self) -> list[RemovedDocument]:
+        """The tombstones of removed documents, the latest removal first."""
+        if not self._table_columns("removed_documents"):
+            return []
+        rows = self._rows(
+            f"SELECT t.id, {self.shown_path('t', 'removed_documents')} AS path, t.title, t.doc_type, t.issuer, t.year, t.removed_at "
+            "FROM removed_documents t ORDER BY t.removed_at DESC, t.title"
+        )
+        return [RemovedDocument(**r) for r in rows]
 
     def top_sections(self, doc_id: str) -> list[tuple[int, int, str, bool]]:
         """``(start, end, title, planned)`` of the document's top-level sections, in text order."""

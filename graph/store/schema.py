@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, doc_type TEXT NOT NULL,
     issuer TEXT, year INTEGER, published TEXT, format TEXT NOT NULL, content_hash TEXT NOT NULL,
-    fingerprint TEXT NOT NULL, text TEXT NOT NULL, ingested_at TEXT NOT NULL DEFAULT (datetime('now'))
+    fingerprint TEXT NOT NULL, text TEXT NOT NULL, ingested_at TEXT NOT NULL DEFAULT (datetime('now')),
+    display_path TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_path ON documents(path);
 CREATE TABLE IF NOT EXISTS sections (
@@ -90,6 +91,11 @@ CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 CREATE TABLE IF NOT EXISTS remote_sync (
     target TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (target, name)
 );
+CREATE TABLE IF NOT EXISTS removed_documents (
+    id TEXT PRIMARY KEY, path TEXT NOT NULL, display_path TEXT, title TEXT NOT NULL, doc_type TEXT NOT NULL,
+    issuer TEXT, year INTEGER, fingerprint TEXT NOT NULL, removed_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE INDEX IF NOT EXISTS removed_documents_path ON removed_documents(path);
 """
 
 IN_CHUNK = 900  # ids per ``IN (…)`` list: below SQLite's default limit of 999 bound parameters
@@ -119,10 +125,12 @@ def chunks(ids: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
 class StoreBase:
     """``<data>/policykg.sqlite``: connections (one per thread), transactions, snapshots and meta values."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, full_paths: bool = False) -> None:
         self.path = path
         self.readonly = readonly
+        self.full_paths = full_paths  # reads show the absolute path a document was ingested from, not its display path
         self._local = threading.local()
+        self._columns: dict[str, set[str]] = {}
         if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.con.executescript(SCHEMA)
@@ -132,6 +140,30 @@ class StoreBase:
                     con.execute("INSERT INTO meta VALUES ('schema', ?), ('generation', '0')", (str(SCHEMA_VERSION),))
                 elif int(row["value"]) > SCHEMA_VERSION:
                     raise StoreError(f"{path}: written by a newer policykg (schema {row['value']})")
+                self._migrate(con)
+
+    def _migrate(self, con: sqlite3.Connection) -> None:
+        """Bring a store written by an older policykg up to date (new columns; CREATE … IF NOT EXISTS did the tables)."""
+        if "display_path" not in self._table_columns("documents"):
+            con.execute("ALTER TABLE documents ADD COLUMN display_path TEXT")
+            # the servers hold these documents with their absolute path as dct:source: rewrite them at the next sync
+            con.execute("DELETE FROM remote_sync WHERE name LIKE 'doc/%'")
+            self._columns.clear()
+
+    def _table_columns(self, table: str) -> set[str]:
+        """The columns of ``table`` (empty: no such table; a read-only store may predate it)."""
+        if table not in self._columns:
+            self._columns[table] = {r["name"] for r in self.con.execute(f"PRAGMA table_info({table})").fetchall()}
+        return self._columns[table]
+
+    def shown_path(self, alias: str = "d", table: str = "documents") -> str:
+        """SQL for the path a read shows of the ``table`` row ``alias``: its display path (relative to the ingest
+        root), else (an older store) its file name; the absolute path when the store was opened with ``full_paths``."""
+        path = f"{alias}.path"
+        if self.full_paths:
+            return path
+        name = f"substr({path}, length(rtrim({path}, replace({path}, '/', ''))) + 1)"
+        return f"coalesce({alias}.display_path, {name})" if "display_path" in self._table_columns(table) else name
 
     # -- connections
     @property

@@ -112,7 +112,7 @@ class StoreSummaries(StoreReads):
         rows = []
         for marks, part in chunks(ids):
             rows += self._rows(
-                "SELECT m.*, d.title AS doc_title, d.path AS doc_path FROM measures m JOIN documents d ON d.id = m.doc_id "
+                f"SELECT m.*, d.title AS doc_title, {self.shown_path()} AS doc_path FROM measures m JOIN documents d ON d.id = m.doc_id "
                 f"WHERE m.id IN ({marks})", part,
             )
         units_of: dict[str, list[str]] = {}

@@ -1,7 +1,8 @@
-"""The store's writes: one document with everything found in it, the set of links, the servers' sync state.
+"""The store's writes: one document with everything found in it, removals, the set of links, the servers' sync state.
 
-A document is written (or replaced) in one transaction, so an interrupted ingest leaves the previous
-state intact; every write bumps the generation that derived search indexes compare against.
+A document is written (or replaced) in one transaction, and so is a removal (with its tombstone), so
+an interrupted ingest or removal leaves the previous state intact; every write bumps the generation
+that derived search indexes compare against.
 """
 
 from __future__ import annotations
@@ -31,17 +32,25 @@ class StoreWrites(StoreBase):
         tokens: Sequence[str],
         replace: str | None = None,
         fingerprint: str = "",
-    ) -> None:
-        """Store one document and everything found in it, replacing ``replace`` (a doc id), atomically."""
+        display_path: str | None = None,
+    ) -> bool:
+        """Store one document and everything found in it, replacing ``replace`` (a doc id), atomically.
+
+        ``display_path`` is the name answers show (relative to the ingest root); ``doc.path`` stays
+        the absolute path replacements are detected by. Returns whether the document (same id or
+        path) had been removed before: its tombstone goes in the same transaction.
+        """
         doc = extraction.document
         with self.transaction() as con:
             if replace is not None:
                 self._delete(con, replace)
             self._delete(con, doc.id)
+            readded = con.execute("DELETE FROM removed_documents WHERE id=? OR path=?", (doc.id, doc.path)).rowcount > 0
             con.execute(
-                "INSERT INTO documents (id, path, title, doc_type, issuer, year, published, format, content_hash, fingerprint, text) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (doc.id, doc.path, doc.title, doc.doc_type, doc.issuer, doc.year, doc.published, doc.format, doc.content_hash, fingerprint, doc.text),
+                "INSERT INTO documents (id, path, title, doc_type, issuer, year, published, format, content_hash, fingerprint, text, "
+                "display_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (doc.id, doc.path, doc.title, doc.doc_type, doc.issuer, doc.year, doc.published, doc.format, doc.content_hash,
+                 fingerprint, doc.text, display_path),
             )
             con.executemany(
                 "INSERT OR REPLACE INTO sections VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -93,6 +102,41 @@ class StoreWrites(StoreBase):
                 )
             self._set_meta(con, "links_dirty", "1")
             self._bump(con)
+        return readded
+
+    def remove_documents(self, doc_ids: Sequence[str]) -> list[str]:
+        """Remove documents and everything only they contributed, leaving a tombstone for each, in one transaction.
+
+        Their sections, measures, links, passages (vectors, tokens), indicators, citations and unit
+        mentions go, and so do units and cited-only regulations no other document mentions; a
+        regulation whose full text goes stays as cited-only while another document names it. Links
+        of other documents' measures that relied on what went (the regulation, its text, an article)
+        go too; the links are marked dirty so the caller relinks. Returns the ids removed (ids not
+        stored are skipped).
+        """
+        removed: list[str] = []
+        with self.transaction() as con:
+            for doc_id in dict.fromkeys(doc_ids):
+                row = con.execute(
+                    "SELECT id, path, display_path, title, doc_type, issuer, year, fingerprint FROM documents WHERE id=?", (doc_id,),
+                ).fetchone()
+                if row is None:
+                    continue
+                con.execute(
+                    "INSERT OR REPLACE INTO removed_documents (id, path, display_path, title, doc_type, issuer, year, fingerprint) "
+                    "VALUES (:id, :path, :display_path, :title, :doc_type, :issuer, :year, :fingerprint)", row,
+                )
+                self._delete(con, doc_id)
+                removed.append(doc_id)
+            if removed:
+                con.execute(
+                    "DELETE FROM links WHERE regulation_id NOT IN (SELECT id FROM regulations) "
+                    "OR (article_id IS NOT NULL AND article_id NOT IN (SELECT id FROM articles)) "
+                    "OR (method IN ('topic', 'semantic') AND regulation_id IN (SELECT id FROM regulations WHERE doc_id IS NULL))"
+                )
+                self._set_meta(con, "links_dirty", "1")
+                self._bump(con)
+        return removed
 
     @staticmethod
     def _upsert_regulation(con: sqlite3.Connection, reg: Regulation, doc_id: str) -> None:

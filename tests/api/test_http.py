@@ -57,9 +57,10 @@ def test_openapi_lists_every_endpoint(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for p in ("/search", "/timeline", "/regulations", "/regulations/{reg_id}", "/regulations/{reg_id}/measures",
               "/measures/{measure_id}", "/units", "/units/{unit_id}", "/documents", "/documents/{doc_id}", "/graph",
-              "/sparql", "/health"):
+              "/graph/overview", "/graph/overview/edge", "/regulations/{reg_id}/coverage", "/sparql", "/health"):
         assert p in paths, p
     assert set(paths["/sparql"]) == {"get", "post"} and set(paths["/documents"]) == {"get", "post"}
+    assert set(paths["/documents/{doc_id}"]) == {"get", "delete"}
     assert "multipart/form-data" in paths["/documents"]["post"]["requestBody"]["content"]
     assert client.get("/docs").status_code == 200
 

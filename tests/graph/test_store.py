@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
@@ -13,6 +14,7 @@ from policykg.api.errors import IngestLocked, NotFound
 from policykg.api.kb import KnowledgeBase
 from policykg.graph.model import Evidence, Indicator, LinkMethod
 from policykg.graph.readmodels import DocumentSummary, to_json
+from policykg.graph.store import SQLiteStore
 from tests.conftest import FOUNDING, HashingEncoder, assert_servers_agree
 
 
@@ -233,3 +235,99 @@ def test_interrupted_write_leaves_the_previous_state(corpus: Path, tmp_path: Pat
     assert_servers_agree(kb)
     assert kb.ingest([corpus / "reports/gov-work/shenzhen-gwr-2020.txt"]).ok
     assert_servers_agree(kb)
+
+
+# ------------------------------------------------------------------ removal, tombstones, display paths
+def _founding(kb: KnowledgeBase, corpus: Path) -> str:
+    assert kb.ingest([corpus / FOUNDING, corpus / "regulations/shiyan-dongwu-guanli-tiaoli.md"], manifest=corpus / "manifest.csv").ok
+    return next(d.id for d in kb.documents() if d.doc_type == "report")
+
+
+def test_store_removal_is_one_transaction_with_a_tombstone(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder) -> None:
+    kb = KnowledgeBase(tmp_path / "data", encoder=hashing_encoder)
+    report = _founding(kb, corpus)
+    store = kb.store
+    regulation = next(d.id for d in kb.documents() if d.doc_type == "regulation")
+    generation = store.generation()
+    assert not store.links_dirty() and store.removed_documents() == []
+    assert store.matching_documents([report]) == [report] == store.matching_documents([report.removeprefix("doc:")])
+    assert store.matching_documents([report[:10]]) == [report] and store.matching_documents([report[:9]]) == []  # 6+ hex digits
+    assert store.matching_documents([FOUNDING]) == [report]  # its shown path
+    assert store.matching_documents([str((corpus / FOUNDING).resolve())]) == [report]  # the path it was ingested from
+    assert store.matching_documents([report], removed=True) == []
+
+    assert store.remove_documents([regulation, "doc:000000000000", regulation]) == [regulation]
+    assert store.generation() == generation + 1 and store.links_dirty()
+    # what its text supported went with it (the topic links); the report's citation of it stays
+    lab = next(r for r in store.regulations() if r.name == "实验动物管理条例")
+    assert lab.doc_id is None and {link.evidence.method for link in store.links(regulation_id=lab.id)} == {"citation"}
+    assert store.articles(lab.id) == [] and not [p for p in store.passages() if p.doc_id == regulation]
+    tombstone = store.removed_documents()[0]
+    assert (tombstone.id, tombstone.path, tombstone.title, tombstone.doc_type) == (
+        regulation, "regulations/shiyan-dongwu-guanli-tiaoli.md", "实验动物管理条例", "regulation",
+    )
+    assert store.matching_documents([regulation]) == [] and store.matching_documents([regulation], removed=True) == [regulation]
+    assert store.remove_documents([regulation]) == [] and store.generation() == generation + 1  # nothing to do: no write
+
+
+def test_interrupted_removal_leaves_the_previous_state(
+    corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder, monkeypatch: pytest.MonkeyPatch, data_dir_for: Callable[[Path], Path],
+) -> None:
+    kb = KnowledgeBase(data_dir_for(tmp_path / "data"), encoder=hashing_encoder)
+    _founding(kb, corpus)
+    ids = [d.id for d in kb.documents()]
+    before, links, generation = kb.stats(), kb.store.links(), kb.store.generation()
+    delete = kb.store._delete
+    calls = 0
+
+    def power_cut(con: object, doc_id: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the second document of the removal
+            raise RuntimeError("power cut")
+        delete(con, doc_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kb.store, "_delete", power_cut)
+    with pytest.raises(RuntimeError, match="power cut"):
+        kb.remove(ids)
+    monkeypatch.setattr(kb.store, "_delete", delete)
+    assert kb.stats() == before and kb.store.links() == links and kb.store.generation() == generation
+    assert kb.removed_documents() == [] and {d.id for d in kb.documents()} == set(ids)
+    assert_servers_agree(kb)
+    assert sorted(kb.remove(ids).removed) == sorted(ids)
+    assert kb.stats()["documents"] == 0 and kb.stats()["regulations"] == 0 and kb.stats()["units"] == 0
+    assert_servers_agree(kb)
+
+
+def test_reingest_after_removal_is_noted_and_clears_the_tombstone(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder) -> None:
+    kb = KnowledgeBase(tmp_path / "data", encoder=hashing_encoder)
+    report = _founding(kb, corpus)
+    counts = kb.stats()
+    assert kb.remove([report]).removed == [report]
+    again = kb.ingest([corpus / FOUNDING], manifest=corpus / "manifest.csv")
+    assert again.added == again.readded == [str(corpus / FOUNDING)]
+    assert kb.removed_documents() == [] and kb.stats() == counts
+    assert kb.ingest([corpus / FOUNDING], manifest=corpus / "manifest.csv").readded == []  # unchanged: nothing to note
+
+
+def test_an_older_store_opens_with_file_names_and_tombstones(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder) -> None:
+    """A store written before display paths and tombstones: the table and column are added on open, answers
+    show file names, and the graph server's copy of each document is rewritten at the next sync."""
+    kb = KnowledgeBase(tmp_path / "data", encoder=hashing_encoder)
+    report = _founding(kb, corpus)
+    kb.store.record_sync("sparql http://example.invalid/update", f"doc/{report}", "x")
+    kb.store.record_sync("milvus http://example.invalid c", report, "y")
+    kb.close()
+    con = sqlite3.connect(tmp_path / "data" / "policykg.sqlite")
+    con.executescript("DROP TABLE removed_documents; ALTER TABLE documents DROP COLUMN display_path;")
+    con.close()
+    old = SQLiteStore(tmp_path / "data" / "policykg.sqlite", readonly=True)
+    assert {d.path for d in old.documents()} == {"tianjin-kjj-fazhi-2023.txt", "shiyan-dongwu-guanli-tiaoli.md"}
+    assert old.removed_documents() == [] and old.matching_documents([report], removed=True) == []
+    old.close()
+    kb = KnowledgeBase(tmp_path / "data", encoder=hashing_encoder)
+    assert {d.path for d in kb.documents()} == {"tianjin-kjj-fazhi-2023.txt", "shiyan-dongwu-guanli-tiaoli.md"}
+    assert kb.store.sync_state("sparql http://example.invalid/update") == {}
+    assert kb.store.sync_state("milvus http://example.invalid c") == {report: "y"}
+    assert kb.remove(["tianjin-kjj-fazhi-2023.txt"]).removed == [report]
+    assert [t.path for t in kb.removed_documents()] == ["tianjin-kjj-fazhi-2023.txt"]

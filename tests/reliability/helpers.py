@@ -1,4 +1,4 @@
-"""Shared pieces of the reliability tests: the batch, an ingest child process, consistency checks."""
+"""Shared pieces of the reliability tests: the batch, ingest and removal child processes, consistency checks."""
 
 from __future__ import annotations
 
@@ -56,6 +56,42 @@ def spawn_ingest(data: Path, files: list[Path], *, pause: bool = False) -> subpr
     )
 
 
+# The removal child prints "ready" once the knowledge base is open, then "done" with the ids removed.
+_REMOVE_CHILD = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {repo!r})
+    from pathlib import Path
+    from policykg.api.kb import KnowledgeBase
+    from tests.conftest import HashingEncoder
+    kb = KnowledgeBase(Path({data!r}), encoder=HashingEncoder())
+    if {stretch!r}:  # hold the transaction open longer, so that kills land inside it too
+        import time
+        delete = kb.store._delete
+        def slow_delete(con, doc_id):
+            time.sleep({stretch!r})
+            delete(con, doc_id)
+            time.sleep({stretch!r})
+        kb.store._delete = slow_delete
+    print("ready", flush=True)
+    report = kb.remove({refs!r})
+    print("done", *report.removed, flush=True)
+    """
+)
+
+
+def spawn_remove(data: Path, refs: list[str], *, stretch: float = 0.0) -> subprocess.Popen[str]:
+    """``KnowledgeBase(data).remove(refs)`` with the stand-in encoder, in a child process.
+
+    ``stretch``: seconds slept before and after each document's deletion, inside the removal's transaction.
+    """
+    code = _REMOVE_CHILD.format(repo=str(REPO), data=str(data), refs=refs, stretch=stretch)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=REPO,
+    )
+
+
 def wait_ready(proc: subprocess.Popen[str]) -> None:
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
@@ -104,3 +140,31 @@ def check_consistent(kb: KnowledgeBase, reference: dict[str, dict[str, int]]) ->
     assert bm25_ids == passage_ids, "BM25 and the store disagree"
     if index.vectors is not None:
         assert index.vectors.index.ntotal == len(passage_ids)  # type: ignore[attr-defined]
+
+
+# tables whose rows come from one document, by its doc_id column (links and measure_units hang off its measures)
+_DOCUMENT_ROWS = (
+    "sections", "measures", "articles", "unit_sources", "unit_mentions", "indicators", "citations", "passages", "regulation_sources",
+)
+
+
+def removal_state(kb: KnowledgeBase, doc_id: str, reference: dict[str, dict[str, int]]) -> str:
+    """"present" (whole, no tombstone) or "removed" (no row left anywhere, a tombstone); anything else fails."""
+    stored = bool(sql(kb, "SELECT 1 FROM documents WHERE id=?", (doc_id,)))
+    tombstone = bool(sql(kb, "SELECT 1 FROM removed_documents WHERE id=?", (doc_id,)))
+    if stored:
+        assert not tombstone, f"{doc_id} is stored and has a tombstone"
+        assert per_document_counts(kb)[doc_id] == reference[doc_id], f"{doc_id} half-removed"
+        return "present"
+    assert tombstone, f"{doc_id} is gone without a tombstone"
+    for table in _DOCUMENT_ROWS:
+        assert not sql(kb, f"SELECT 1 FROM {table} WHERE doc_id=? LIMIT 1", (doc_id,)), f"{doc_id} left rows in {table}"
+    stray = sql(kb,
+        "SELECT (SELECT count(*) FROM measure_units WHERE measure_id NOT IN (SELECT id FROM measures)) + "
+        "(SELECT count(*) FROM links WHERE regulation_id NOT IN (SELECT id FROM regulations)) + "
+        "(SELECT count(*) FROM links WHERE article_id IS NOT NULL AND article_id NOT IN (SELECT id FROM articles)) + "
+        "(SELECT count(*) FROM units WHERE id NOT IN (SELECT unit_id FROM unit_sources)) + "
+        "(SELECT count(*) FROM regulations WHERE id NOT IN (SELECT regulation_id FROM regulation_sources)) AS n"
+    )[0]["n"]
+    assert stray == 0, f"{stray} rows left behind by the removal of {doc_id}"
+    return "removed"
