@@ -203,6 +203,7 @@ class KnowledgeBase(Analyses):
             with translated(SERVER_HINT):
                 removed = pipeline.remove(
                     self.store, live, linkers=self._linkers(), syncers=self.components.syncers, indexers=[self.searcher],
+                    tokenizer_for=Tokenizer.from_regulations,
                 )
         return rm.RemovalReport(removed=removed, already_removed=gone, seconds=time.perf_counter() - started)
 

@@ -12,6 +12,7 @@ typed by ``policykg.ingest.protocols``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -247,6 +248,24 @@ def store_document(
         report.readded.append(str(path))
 
 
+# ---------------------------------------------------------------- tokens
+def retokenize(store: SQLiteStore, tokenizer_for: TokenizerFactory) -> int:
+    """Keep every passage tokenised with the store's vocabulary (its regulations' names, aliases, topics).
+
+    A document is tokenised as it is stored, with the vocabulary the run started with plus its own
+    regulation names; when a run (or a removal) changed the store's vocabulary, every passage is
+    tokenised again, so the same text has the same tokens whatever order the documents came in, and
+    queries (tokenised with the store's vocabulary) meet the same words. Returns the passages redone.
+    """
+    tokenizer = tokenizer_for(store.regulations())
+    vocabulary = hashlib.sha1("\n".join(sorted(tokenizer.words)).encode("utf-8")).hexdigest()
+    if store.token_vocabulary() == vocabulary:
+        return 0
+    tokens = [(pid, " ".join(tokenizer.tokenize(text))) for pid, text in store.passage_embed_texts()]
+    store.replace_passage_tokens(tokens, vocabulary)
+    return len(tokens)
+
+
 # ---------------------------------------------------------------- link
 def link(store: SQLiteStore, linkers: Sequence[Linker] = ()) -> int:
     """Recompute every Measure → Regulation link: rules (citation, alias, topic), then ``linkers``."""
@@ -304,6 +323,7 @@ def run(
                 report.failed.append(failure(path, exc))
     if progress:
         progress("linking", len(items), len(items))
+    retokenize(store, step.tokenizer_for)
     if store.links_dirty():
         link(store, linkers)
     sync(store, syncers or {})
@@ -321,8 +341,10 @@ def remove(
     linkers: Sequence[Linker] = (),
     syncers: Mapping[str, Syncer] | None = None,
     indexers: Sequence[Indexer] = (),
+    tokenizer_for: TokenizerFactory | None = None,
 ) -> list[str]:
-    """Remove documents (one transaction, tombstones included), then relink, refresh the indexes and sync.
+    """Remove documents (one transaction, tombstones included), then retokenise if the vocabulary
+    shrank (``tokenizer_for``), relink, refresh the indexes and sync.
 
     Relinking drops the topic and semantic links other documents had to a regulation whose text
     went. Indexes are refreshed before the servers are told, so a server that fails (its error
@@ -331,6 +353,8 @@ def remove(
     Returns the ids removed now (ids not stored are skipped).
     """
     removed = store.remove_documents(doc_ids)
+    if tokenizer_for is not None:
+        retokenize(store, tokenizer_for)
     if store.links_dirty():
         link(store, linkers)
     for index in indexers:
@@ -353,6 +377,7 @@ __all__ = [
     "link",
     "prepare",
     "remove",
+    "retokenize",
     "run",
     "store_document",
     "sync",

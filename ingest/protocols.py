@@ -27,6 +27,11 @@ class Encoder(Protocol):
 class Tokenizer(Protocol):
     """Turns a text into the words BM25 indexes (the same text gives the same words in any process)."""
 
+    @property
+    def words(self) -> frozenset[str]:
+        """The domain words it keeps whole (regulation names, aliases, topics)."""
+        ...
+
     def tokenize(self, text: str) -> list[str]: ...
 
 

@@ -278,6 +278,14 @@ class StoreReads(StoreBase):
         vecs = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0), np.float32)
         return [r["id"] for r in rows], vecs, [r["embed_text"] for r in rows]
 
+    def passage_embed_texts(self) -> list[tuple[int, str]]:
+        """(id, text as embedded) of every passage, in id order (what the tokens are computed from)."""
+        return [(r["id"], r["embed_text"]) for r in self._rows("SELECT id, embed_text FROM passages ORDER BY id")]
+
+    def token_vocabulary(self) -> str | None:
+        """The digest of the domain words every passage's tokens were computed with (None: not recorded)."""
+        return self.get_meta("token_vocabulary")
+
     def passage_tokens(self) -> tuple[np.ndarray, list[list[str]]]:
         """(ids, BM25 tokens) of every passage, in id order."""
         rows = self.con.execute("SELECT id, tokens FROM passages ORDER BY id").fetchall()

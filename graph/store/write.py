@@ -192,6 +192,17 @@ class StoreWrites(StoreBase):
             self._set_meta(con, "links_dirty", "0")
             self._bump(con)
 
+    def replace_passage_tokens(self, tokens: Iterable[tuple[int, str]], vocabulary: str) -> None:
+        """Set the BM25 tokens of passages (``(id, tokens)``) computed with ``vocabulary``, in one transaction.
+
+        The links are marked dirty: the semantic linker weighs the words passages share.
+        """
+        with self.transaction() as con:
+            con.executemany("UPDATE passages SET tokens=? WHERE id=?", [(words, pid) for pid, words in tokens])
+            self._set_meta(con, "token_vocabulary", vocabulary)
+            self._set_meta(con, "links_dirty", "1")
+            self._bump(con)
+
     # -- what the configured servers (graph, vectors) hold of this store
     def sync_state(self, target: str) -> dict[str, str]:
         """Name → version of every part ``target`` holds, as recorded by :meth:`record_sync`."""

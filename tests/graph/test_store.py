@@ -331,3 +331,37 @@ def test_an_older_store_opens_with_file_names_and_tombstones(corpus: Path, tmp_p
     assert kb.store.sync_state("milvus http://example.invalid c") == {report: "y"}
     assert kb.remove(["tianjin-kjj-fazhi-2023.txt"]).removed == [report]
     assert [t.path for t in kb.removed_documents()] == ["tianjin-kjj-fazhi-2023.txt"]
+
+
+def _stored_tokens(kb: KnowledgeBase) -> dict[tuple[str, int, int], str]:
+    con = sqlite3.connect(kb.data_dir / "policykg.sqlite")
+    try:
+        return {(d, s, e): t for d, s, e, t in con.execute('SELECT doc_id, start, "end", tokens FROM passages')}
+    finally:
+        con.close()
+
+
+def test_tokens_do_not_depend_on_the_order_of_ingest(corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder) -> None:
+    """The 2021 State Council report names 优化营商环境条例 without 《》 ("实施优化营商环境条例"); ingested
+    before or after that regulation's text, one file per ingest, every passage gets the same BM25 tokens,
+    and the report's passage keeps the name as one word either way."""
+    files = [corpus / "reports/gov-work/state-council-gwr-2021.txt", corpus / "regulations/youhua-yingshang-huanjing-tiaoli.md"]
+    stores = []
+    for name, order in (("report-first", files), ("report-last", files[::-1])):
+        kb = KnowledgeBase(tmp_path / name, encoder=hashing_encoder)
+        for f in order:
+            assert kb.ingest([f], manifest=corpus / "manifest.csv").ok
+        stores.append(_stored_tokens(kb))
+        kb.close()
+    first, last = stores
+    assert first.keys() == last.keys() and len(first) > 100
+    assert first == last
+    con = sqlite3.connect(tmp_path / "report-first" / "policykg.sqlite")
+    try:
+        in_report = [t for (t,) in con.execute(
+            "SELECT p.tokens FROM passages p JOIN documents d ON d.id = p.doc_id "
+            "WHERE d.doc_type = 'report' AND instr(p.text, '实施优化营商环境条例') > 0"
+        )]
+    finally:
+        con.close()
+    assert in_report and all("优化营商环境条例" in t.split(" ") for t in in_report)
