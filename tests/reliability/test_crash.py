@@ -98,7 +98,7 @@ def test_sigkill_during_removal(corpus: Path, tmp_path: Path) -> None:
     base_kb = KnowledgeBase(base, encoder=HashingEncoder())
     assert base_kb.ingest(files).ok
     reference = per_document_counts(base_kb)
-    targets = [str(corpus / BATCH_REPORTS[0]), str(corpus / BATCH_REGULATIONS[0])]
+    targets = [str((corpus / BATCH_REPORTS[0]).resolve()), str((corpus / BATCH_REGULATIONS[0]).resolve())]
     target_ids = [next(d for d in base_kb.store.document_paths().items() if d[1] == t)[0] for t in targets]
     base_kb.close()
 
