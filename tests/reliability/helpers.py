@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +93,17 @@ def spawn_remove(data: Path, refs: list[str], *, stretch: float = 0.0) -> subpro
         [sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, cwd=REPO,
     )
+
+
+def kill_at_random(proc: subprocess.Popen[str], rng: random.Random, seconds: float) -> bool:
+    """Once the child is ready, SIGKILL it at a random moment within ``seconds`` (if still running); whether it was killed."""
+    wait_ready(proc)
+    time.sleep(rng.uniform(0.0, seconds))
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    return killed
 
 
 def wait_ready(proc: subprocess.Popen[str]) -> None:

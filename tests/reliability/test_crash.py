@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tests.reliability.helpers import (
     BATCH_REPORTS,
     batch_files,
     check_consistent,
+    kill_at_random,
     per_document_counts,
     removal_state,
     spawn_ingest,
@@ -58,13 +58,7 @@ def test_sigkill_during_ingest(corpus: Path, tmp_path: Path) -> None:
         data = tmp_path / f"trial-{trial}"
         if trial % 3 == 2:
             shutil.copytree(seeded, data)
-        proc = spawn_ingest(data, files)
-        wait_ready(proc)
-        time.sleep(rng.uniform(0.0, duration))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.communicate(timeout=60)
+        kills += kill_at_random(spawn_ingest(data, files), rng, duration)
 
         kb = KnowledgeBase(data, encoder=HashingEncoder())
         try:
@@ -121,13 +115,7 @@ def test_sigkill_during_removal(corpus: Path, tmp_path: Path) -> None:
         data = tmp_path / f"removal-{trial}"
         shutil.copytree(base, data)
         stretch = STRETCH if trial % 2 else 0.0  # every other trial holds the transaction open for 4 × STRETCH
-        proc = spawn_remove(data, targets, stretch=stretch)
-        wait_ready(proc)
-        time.sleep(rng.uniform(0.0, duration + 4 * stretch))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.communicate(timeout=60)
+        kills += kill_at_random(spawn_remove(data, targets, stretch=stretch), rng, duration + 4 * stretch)
 
         kb = KnowledgeBase(data, encoder=HashingEncoder())
         try:
