@@ -62,9 +62,10 @@ class Analyses:
 
     def overview(
         self, *, by: str = "regulation", issuer: str | None = None, year_from: int | None = None, year_to: int | None = None,
-        relation: str | None = None, methods: Sequence[str] | None = None, max_units: int = 50, max_targets: int = 100,
+        relation: str | None = "implements", methods: Sequence[str] | None = None, max_units: int = 50, max_targets: int = 100,
     ) -> rm.Overview:
-        """Units × regulations (or × years), edge weight = distinct measures, cut to the heaviest units and targets."""
+        """Units × regulations (or × years), edge weight = distinct measures that implement (``relation``: that draft,
+        revise or study; None: any), cut to the heaviest units and targets."""
         resolve.choices((by, rm.OverviewBy, "by"), (relation, rm.LinkRelation, "relation"))
         resolve.methods(methods)
         return self.store.overview(
@@ -74,7 +75,7 @@ class Analyses:
 
     def overview_edge(
         self, unit: str, *, regulation: str | None = None, year: int | None = None, issuer: str | None = None,
-        year_from: int | None = None, year_to: int | None = None, relation: str | None = None, methods: Sequence[str] | None = None,
+        year_from: int | None = None, year_to: int | None = None, relation: str | None = "implements", methods: Sequence[str] | None = None,
     ) -> rm.OverviewEdgeDetail:
         """The measures behind one overview edge (``unit`` → ``regulation``, or ``unit`` → ``year``), with their evidence."""
         if (regulation is None) == (year is None):

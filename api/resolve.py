@@ -10,7 +10,7 @@ from typing import Any
 
 from policykg.api.errors import InvalidParameter, KnowledgeBaseError, NotFound, translated
 from policykg.graph import readmodels as rm
-from policykg.graph.model import DocType, LinkMethod, Regulation, Unit, check_choice
+from policykg.graph.model import DocType, LinkMethod, LinkRelation, Regulation, Unit, check_choice
 from policykg.graph.store import SQLiteStore
 from policykg.graph.store.coverage import Scope
 from policykg.ingest import laws
@@ -27,6 +27,11 @@ def choices(*checks: tuple[Any, Any, str]) -> None:
 def methods(given: Sequence[str] | None) -> None:
     """Link methods named by a user."""
     choices(*((m, LinkMethod, "method") for m in given or ()))
+
+
+def relations(given: Sequence[str] | None) -> None:
+    """Link relations named by a user (implements, drafts, revises, studies)."""
+    choices(*((r, LinkRelation, "relation") for r in given or ()))
 
 
 def found(value: Any, name: str, what: str = "") -> Any:
@@ -46,10 +51,16 @@ def regulation(store: SQLiteStore, name: str) -> Regulation:
 
 
 def unit(store: SQLiteStore, name: str) -> Unit:
-    """By id, name or alias."""
-    for u in store.units():
-        if name in (u.id, u.name) or name in u.aliases:
+    """By id or name, else by alias when only one unit has it (各区 of two cities: say which)."""
+    units = store.units()
+    for u in units:
+        if name in (u.id, u.name):
             return u
+    having = [u for u in units if name in u.aliases]
+    if len(having) > 1:
+        raise InvalidParameter(f"{name!r} names {len(having)} units: {', '.join(sorted(u.name for u in having))}")
+    if having:
+        return having[0]
     raise NotFound(f"no unit named {name!r} (see `policykg units`)")
 
 

@@ -13,7 +13,14 @@ from typing import Any, Literal, get_args
 DocType = Literal["report", "regulation"]
 MeasureStatus = Literal["done", "planned"]
 LinkMethod = Literal["citation", "alias", "topic", "semantic"]
-RegulationKind = Literal["law", "regulation", "rules", "policy", "other"]
+# what the measure did with the regulation: carried it out; drafted (起草/制定/出台) or changed (修订/修改) it; studied
+# or publicised it (学习/宣传/普法); "which measures implement X" asks for ``implements`` only
+LinkRelation = Literal["implements", "drafts", "revises", "studies"]
+# law: national law (…法); regulation: State Council administrative regulation (…条例 without a jurisdiction);
+# local_regulation: 地方性法规 (天津市…条例); rules: departmental or local rules (办法, 规定, 细则); policy: normative
+# and policy documents (意见, 方案, 通知, 规划); draft: a regulation being drafted (…条例（草案）, 起草…条例)
+RegulationKind = Literal["law", "regulation", "local_regulation", "rules", "policy", "draft", "other"]
+UnitSource = Literal["text", "parent", "issuer"]  # where a measure's responsible units come from
 
 class InvalidChoice(ValueError):
     """A value that is not one of a Literal type's values (one line naming what and the choices)."""
@@ -99,7 +106,10 @@ class Unit:
 
 @dataclass
 class Indicator:
-    """A figure stated in a measure: 现场检查40次, 各类应急预案达90余项."""
+    """A figure stated in a measure (现场检查40次, 各类应急预案达90余项) or, with ``measure_id`` None, in the
+    document outside any measure (its targets paragraph, its summary of the year). A decrease is a negative
+    change (信访总量下降62.8% → −62.8); ``bound`` gives the direction of 以上/不低于 (at least) and
+    以内/不超过 (at most)."""
 
     id: str
     measure_id: str | None
@@ -111,7 +121,7 @@ class Indicator:
     end: int
     quote: str
     year: int | None = None
-    kind: str = "actual"  # actual | target
+    kind: str = "actual"  # actual | target | requirement (a rule: 不低于50%)
     low: float | None = None
     high: float | None = None
     bound: str | None = None  # "at least" | "at most" | None
@@ -138,12 +148,13 @@ class Evidence:
 
 @dataclass
 class Link:
-    """Measure → Regulation (implements), with its evidence."""
+    """Measure → Regulation, with its evidence and what the measure did (``relation``: implements by default)."""
 
     measure_id: str
     regulation_id: str
     evidence: Evidence
     article_id: str | None = None
+    relation: LinkRelation = "implements"
 
 
 @dataclass
@@ -160,6 +171,10 @@ class Measure:
     year: int | None
     status: MeasureStatus
     units: list[str] = field(default_factory=list)  # unit ids, responsible
+    parent_id: str | None = None  # the measure this item (一是…, （1）, ①) stands in
+    # where its units come from: "text" (named in its own text, see the unit mentions), "parent" (named in the
+    # text of the measure it stands in), "issuer" (none named: the issuer by default)
+    unit_source: UnitSource = "text"
 
 
 @dataclass

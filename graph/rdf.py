@@ -21,6 +21,12 @@ ELI = Namespace("http://data.europa.eu/eli/ontology#")
 ORG = Namespace("http://www.w3.org/ns/org#")
 OA = Namespace("http://www.w3.org/ns/oa#")
 
+# a link's relation as the property from measure to regulation (pkg:implements is what "which measures
+# implement X" asks; pkg:drafts / pkg:revises / pkg:studies are kept apart)
+RELATION_PROPERTY = {
+    "implements": PKG.implements, "drafts": PKG.drafts, "revises": PKG.revises, "studies": PKG.studies,
+}
+
 PREFIXES = {"pkg": PKG, "eli": ELI, "org": ORG, "oa": OA, "dct": DCTERMS, "prov": PROV, "skos": SKOS, "xsd": XSD, "rdfs": RDFS}
 
 
@@ -71,6 +77,8 @@ def shared_graph(store: SQLiteStore) -> Graph:
         add((s, ELI.title, Literal(r.name, lang="zh")))
         add((s, SKOS.prefLabel, Literal(r.name, lang="zh")))
         add((s, PKG.kind, Literal(r.kind)))
+        if r.jurisdiction:
+            add((s, PKG.jurisdiction, Literal(r.jurisdiction, lang="zh")))
         for alias in r.aliases:
             add((s, SKOS.altLabel, Literal(alias, lang="zh")))
         if r.doc_id:
@@ -79,10 +87,15 @@ def shared_graph(store: SQLiteStore) -> Graph:
         s = uri(u.id)
         add((s, RDF.type, ORG.Post if u.kind == "role" else ORG.Organization))
         add((s, SKOS.prefLabel, Literal(u.name, lang="zh")))
+        add((s, PKG.unitKind, Literal(u.kind)))  # organisation | group (各区, 区直各单位) | role
         for alias in u.aliases:
             add((s, SKOS.altLabel, Literal(alias, lang="zh")))
-        if u.parent_id:
+        if u.parent_id and u.kind == "role":  # 局主要负责人: a post in the bureau
+            add((s, ORG.postIn, uri(u.parent_id)))
+            add((uri(u.parent_id), ORG.hasPost, s))
+        elif u.parent_id:  # 区司法局 under 南山区人民政府, 局党委 in the bureau
             add((s, ORG.subOrganizationOf, uri(u.parent_id)))
+            add((uri(u.parent_id), ORG.hasSubOrganization, s))
     return g
 
 
@@ -113,6 +126,8 @@ def document_graph(store: SQLiteStore, d: DocumentSummary) -> Graph:
         add((s, RDF.type, PKG.Measure))
         add((s, RDFS.label, Literal(m.title, lang="zh")))
         add((s, DCTERMS.isPartOf, uri(m.doc_id)))
+        if m.parent_id:  # an item (一是…) of a larger measure
+            add((s, PKG.partOfMeasure, uri(m.parent_id)))
         add((s, PKG.status, Literal(m.status)))
         add((s, PKG.section, Literal(m.section, lang="zh")))
         if (y := _year(m.year)) is not None:
@@ -122,6 +137,8 @@ def document_graph(store: SQLiteStore, d: DocumentSummary) -> Graph:
         for unit_id in m.units:
             add((s, PKG.responsibleUnit, uri(unit_id)))
             add((s, PROV.wasAttributedTo, uri(unit_id)))
+        if m.units:  # text: named by the measure; parent: by the measure it is an item of; issuer: none named
+            add((s, PKG.unitSource, Literal(m.unit_source)))
     for ind in store.indicators(d.id):
         s = uri(ind.id)
         add((s, RDF.type, PKG.Indicator))
@@ -130,11 +147,13 @@ def document_graph(store: SQLiteStore, d: DocumentSummary) -> Graph:
         add((s, PKG.unit, Literal(ind.unit, lang="zh")))
         add((s, PKG.kind, Literal(ind.kind)))
         add((s, PKG.approximate, Literal(ind.approximate)))
+        if ind.bound:  # "at least" | "at most"
+            add((s, PKG.bound, Literal(ind.bound)))
         add((s, PKG.quote, Literal(ind.quote, lang="zh")))
         add((s, PKG.start, Literal(ind.start)))
         add((s, PKG.end, Literal(ind.end)))
-        if ind.measure_id:
-            add((uri(ind.measure_id), PKG.hasIndicator, s))
+        # a figure outside every measure (the year's summary, the targets paragraph) belongs to the document
+        add((uri(ind.measure_id or d.id), PKG.hasIndicator, s))
     return g
 
 
@@ -152,8 +171,10 @@ def links_graph(store: SQLiteStore) -> dict[str, Graph]:
         add = g.add
         ev = link.evidence
         measure, regulation = uri(link.measure_id), uri(link.regulation_id)
-        add((measure, PKG.implements, regulation))
+        add((measure, RELATION_PROPERTY[link.relation], regulation))
         key = f"{link.measure_id}|{link.regulation_id}|{ev.method}|{ev.start}|{ev.end}|{link.article_id or ''}"
+        if link.relation != "implements":
+            key += f"|{link.relation}"
         annotation = URIRef(f"{BASE}evidence/{hashlib.sha1(key.encode()).hexdigest()[:20]}")
         target, pos, quote = URIRef(f"{annotation}#target"), URIRef(f"{annotation}#position"), URIRef(f"{annotation}#quote")
         add((annotation, RDF.type, OA.Annotation))
@@ -162,12 +183,14 @@ def links_graph(store: SQLiteStore) -> dict[str, Graph]:
         add((annotation, PKG.measure, measure))
         add((annotation, OA.hasBody, regulation))
         add((annotation, PKG.method, Literal(ev.method)))
+        add((annotation, PKG.relation, Literal(link.relation)))
         add((annotation, PKG.score, Literal(ev.score, datatype=XSD.decimal)))
         if ev.article:
             add((annotation, PKG.article, Literal(ev.article, lang="zh")))
         if link.article_id:
             add((annotation, PKG.articleResource, uri(link.article_id)))
-            add((measure, PKG.implementsArticle, uri(link.article_id)))
+            if link.relation == "implements":
+                add((measure, PKG.implementsArticle, uri(link.article_id)))
         add((annotation, OA.hasTarget, target))
         add((target, OA.hasSource, uri(doc_id)))
         add((target, OA.hasSelector, pos))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Literal
 
-from policykg.graph.model import Evidence, Indicator
+from policykg.graph.model import Evidence, Indicator, LinkRelation
 
 
 def to_json(value: Any) -> Any:
@@ -68,11 +68,13 @@ class RegulationBrief:
 
 @dataclass(kw_only=True)
 class RegulationSummary(RegulationBrief):
-    """A regulation with how many articles it has and how many measures and links point at it."""
+    """A regulation with how many articles it has, how many measures implement it (through how many links),
+    and how many links of each relation point at it (``{"implements": 3, "studies": 1}``)."""
 
     articles: int = 0
     measures: int = 0
     links: int = 0
+    relations: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -118,20 +120,26 @@ class MeasureBrief:
     document: DocumentRef
     section: str
     units: list[UnitRef]
+    parent_id: str | None = None  # the measure this item (一是…, （1）) stands in
+    unit_source: str = "text"  # text: named by the measure; parent: by its parent's lead-in; issuer: none named
 
 
 @dataclass(kw_only=True)
 class MeasureEvidence(MeasureBrief):
-    """A measure implementing a regulation, with every piece of evidence for it (best method first)."""
+    """A measure implementing a regulation (or in another relation to it), with every piece of evidence for it
+    (best method first) and the relations that evidence shows."""
 
     evidence: list[Evidence]
+    relations: list[str] = field(default_factory=lambda: ["implements"])
 
 
 @dataclass(kw_only=True)
 class MeasureLink(Evidence):
-    """A link of a measure: the regulation it implements and the evidence, flat (the fields of ``Evidence``)."""
+    """A link of a measure: the regulation, what the measure did with it (implements, drafts, revises, studies)
+    and the evidence, flat (the fields of ``Evidence``)."""
 
     regulation: UnitRef
+    relation: str = "implements"
 
 
 @dataclass(kw_only=True)
@@ -291,7 +299,6 @@ class Coverage:
 
 # ---------------------------------------------------------------- the responsibility overview
 OverviewBy = Literal["regulation", "year"]
-LinkRelation = Literal["implements", "drafts", "studies"]  # only implements is stored today
 
 
 @dataclass(kw_only=True)

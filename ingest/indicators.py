@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from policykg.graph.model import Document, Indicator, Measure, stable_id
 
@@ -24,6 +24,10 @@ from policykg.graph.model import Document, Indicator, Measure, stable_id
 FULLWIDTH = str.maketrans("０１２３４５６７８９．％－～", "0123456789.%-~")
 NUMBER = r"[0-9０-９]+(?:[.．][0-9０-９]+)?"
 BOUNDS = {"以上": "at least", "以下": "at most", "以内": "at most"}
+RANGE = r"[－\-—–~～至到]"
+# the value, a range's end and 余/多 (6%－6.5%, 70余); then, after the unit, its bound or approximation
+VALUE_HEAD = rf"(?P<value>{NUMBER})\s*(?:[%％]\s*)?(?:{RANGE}\s*(?P<high>{NUMBER}))?(?P<approx>余|多)?"
+BOUND_TAIL = r"(?P<bound>以上|以下|以内|左右|上下)?"
 
 
 def parse_number(raw: str) -> float:
@@ -54,7 +58,7 @@ def read_figure(match: re.Match[str]) -> Figure:
         low=parse_number(match.group("value")),
         high=parse_number(match.group("high")) if match.group("high") else None,
         bound=BOUNDS.get(bound_word),
-        approximate=bool(match.group("approx")) or bound_word == "左右",
+        approximate=bool(match.group("approx")) or bound_word in ("左右", "上下"),
     )
 
 
@@ -81,62 +85,337 @@ def _indicator(
     )  # fmt: skip
 
 
-# ---------------------------------------------------------------- figures inside measures
+# ---------------------------------------------------------------- figures in a report's running text
 
-MEASURE_FIGURE_RE = re.compile(
-    rf"(?P<value>{NUMBER})(?:\s*(?P<pct1>[%％])?\s*[－\-—~～至到]\s*(?P<high>{NUMBER}))?"
-    r"(?P<approx>余|多)?(?P<scale>万|亿)?"
-    r"(?P<unit>[%％]|个百分点|件次|人次|万元|亿元|万人|万户|万亩|万吨|万斤|亿斤|公里|平方公里|个|项|次|名|件|人|条|篇|期|家|所|批|场|份|户|元|天|小时|倍|座|套|辆|吨|亩)"
-    r"(?P<bound>以上|以下|以内|左右)?"
+# Units, longest first so that 个百分点 wins over 个 and 吨/日 over 吨; a scale (万, 亿 …) may stand before any
+# of them (30万吨/日 → 万吨/日, 1.3万亿斤 → 万亿斤) or alone (脱贫人口务工规模超过3300万).
+SCALE = r"万亿|千亿|百亿|十亿|亿|千万|百万|十万|万|千|百"
+UNIT_WORDS = (
+    "微克/立方米",
+    "个百分点", "百分点", "个工作日", "工作日", "平方公里", "平方米", "立方米", "千瓦时", "千瓦", "标准箱", "标箱",
+    "人次", "件次", "批次", "户次", "架次", "场次", "班次", "车次", "艘次", "课时", "学时", "小时", "公里", "千米",
+    "公顷", "公斤", "千克", "美元", "%", "％",
+    "次", "元", "吨", "斤", "亩", "米", "宗", "种", "个", "项", "家", "件", "条", "人", "名", "场", "篇", "份", "户",
+    "所", "座", "套", "辆", "台", "部", "张", "期", "批", "轮", "起", "处", "间", "床", "支", "头", "株", "例", "天",
+    "倍", "栋", "艘", "架", "只", "本", "册", "位", "重量箱", "岁",
 )
-NAME_DELIMS = re.compile(r"[，。；：、“”‘’（）《》()\s,;:]")
-NAME_TRIM_RIGHT = re.compile(r"(?:达到|达|为|共|约|超过|突破|累计|增加|减少|下降|增长|提高|是)+$")
-NAME_TRIM_LEFT = re.compile(r"^(?:我局|本局|其中|全年|共|累计|今年|全市|全国)+")
-TARGET_WORDS = re.compile(r"目标|预期|力争|拟|要|计划|确保")
+PER = r"/(?:千人|万人|百人|人|户|日|天|年|月|小时|吨|亩|平方米|立方米|千瓦时|公里)"  # 万吨/日, 元/人, 批次/千人
+UNIT = "(?:" + "|".join(re.escape(u) for u in UNIT_WORDS) + f")(?:{PER})?"
+FIGURE_RE = re.compile(
+    VALUE_HEAD
+    + rf"(?:(?P<scale>{SCALE})?(?P<approx1>余|多)?(?P<scale2>亿)?(?P<unit>{UNIT})|(?P<bare>{SCALE})(?![0-9０-９]))"
+    + r"(?P<approx2>余|多)?"
+    + BOUND_TAIL
+)
+# a unit followed by these letters is part of a word, not a unit (3个月, 2条例, 5部门, 3家庭)
+NOT_UNIT_BEFORE = {
+    "个": "月人体", "条": "例款", "部": "门署委分", "人": "民大口", "名": "称单额", "元": "素旦", "场": "所景地",
+    "次": "数", "期": "间刊货", "家": "庭", "种": "植子类养", "所": "有属在以得", "处": "理置罚",
+    "起": "草来到", "批": "准复示", "件": "事", "台": "湾", "本": "地级", "间": "隔", "支": "持出付撑",
+    "头": "部", "米": "粮", "例": "如", "天": "津然", "份": "额", "座": "谈", "套": "餐",
+}
+NOT_BEFORE = re.compile(r"[0-9０-９.．A-Za-zＡ-Ｚａ-ｚ第]$")  # C919, 第3批, 1.2.3
+NOT_AFTER = re.compile(r"^[0-9０-９A-Za-z]")  # 5G基站, 3.0版 are names, not figures
+NOT_AFTER_BARE = re.compile(r"^[年月日号时届周代版级季]")  # 1万年, 3个月: a time, not a count
+DELIMS = "，。；：！？、\n（）()“”‘’《》,;:!?"
+# the words between a name and its figure, peeled off from the right (城镇调查失业率平均为5.2% → 平均, 为)
+LEVEL_TO = r"(?:提高|提升|增加|增长|扩大|上升|下降|降低|减少|压减|压缩|精简|缩短|缩小|降|减|增|升)(?:到|至)"
+PREFIX_RE = re.compile(
+    r"(?:不低于|不少于|不超过|不高于|不到|至少|最多|低于|高于|将近|接近|大约|近|约|逾|超过|突破|超|"
+    r"控制在|保持在|稳定在|维持在|" + LEVEL_TO + r"|"
+    r"净减少|净增加|净增|下降|减少|降低|下滑|回落|缩小|缩短|压减|压缩|精简|削减|(?<![消缩削])减|(?<![下升])降|"
+    r"增长|增加|提高|提升|上升|扩大|(?<![新净])增|"
+    r"拟按|(?<!拟)按|(?<![模比])拟|(?<![主重需只])要|(?<![即])将|力争|争取|确保|预计|上涨|"
+    r"达到|(?<![发到])达|(?<![行认])为|(?<!于)是|共计|(?<![公])共|累计|总计|合计|分别|再|了|已|(?<![人年])均|平均|幅度|"
+    r"同比|比上年|比去年|比上年末|(?:由|从)?每(?:千人|万人|百人|月|年|人|日)|(?:由|从)人均|(?:由|从)原来的|由|从|继续|已|各)$"
+)
+APPROX_WORDS = {"近", "将近", "接近", "大约", "约"}
+AT_LEAST_WORDS = {"不低于", "不少于", "至少", "高于", "逾", "超过", "超", "突破"}
+AT_MOST_WORDS = {"不超过", "不高于", "最多", "低于", "不到", "控制在"}
+REQUIREMENT_WORDS = {"不低于", "不少于", "不超过", "不高于", "至少", "最多"}
+DECREASE_WORDS = {"净减少", "下降", "减少", "降低", "下滑", "回落", "缩小", "缩短", "压减", "压缩",
+    "精简", "削减", "减", "降"}
+INCREASE_WORDS = {"净增加", "净增", "增长", "增加", "提高", "提升", "上升", "上涨", "扩大", "增"}
+NAME_TRIM_LEFT = re.compile(
+    r"^(?:[0-9０-９]{4}年(?:度|以来|末|底)?|的|其中|全年|今年|去年末|去年|当年|年内|年末|全市|全区|全省|全国|我局|本局|我市|我区|我省|"
+    r"本市|本区|共|累计|合计|总计|同比|比上年|预计|力争|努力|确保|争取|目标|计划|拟|要|将|并|还|又|已|均|先后|再)+"
+)
+# a verb that opens a name and leaves the thing counted (办理行政复议案件12宗 → 行政复议案件)
+ACTION_VERBS = re.compile(
+    r"^(?:办理|受理|办结|审结|审理|审查|审核|审议|处理|处置|化解|调处|接待|办|出台|制定|修订|制修订|发布|印发|公布|"
+    r"公开|主动公开|清理|废止|评估|完成|开展|组织|举办|召开|培训|检查|抽查|查处|查办|立案|办件|新建|建成|建设|建立|安排|"
+    r"培育|引进|认定|发放|兑现|减免|吸引|吸纳|帮助|带动|安置|聘请|配备|刊发|发行|发(?![展挥生现]))"
+)
+# a name ending in one of these verbs counts what follows the unit (惠及1100多万学生 → 学生)
+VERB_END = re.compile(
+    r"(?:惠及|覆盖|带动|帮助|吸纳|服务|培养|引进|新增|新建|建成|出台|制定|发布|完成|办理|受理|审结|组织|开展|举办|召开|"
+    r"安排|发行|增发|形成|达成|签约|签订|推出|设立|组建|首个|认定|培育|改造|推进|对|了|的|等|和|及|与)$"
+)
+NAME_TRIM_RIGHT = re.compile(r"(?:等|的|预期目标|目标|安排|发行|实现|达成|拟|要|将|可|又|首次|继续|已|现行)+$")
+GENERIC_NAMES = {"总额", "总量", "总数", "规模", "占比", "比重"}  # said of the subject named before
+TAIL_NOUN = re.compile(r"(?:“[^”\n]{1,10}”)?[\u4e00-\u9fff]{2,12}")  # 32个“两重”项目
+TAIL_STOP = re.compile(
+    r"的|等|入选|应享|享受|都|大幅|全面|并(?![购])|减少|增加|提高|下降|降低|缩短|压缩|增长|排名|受益|支持|用于|参与|提出|进行|开展|实现|得到|获得|覆盖|纳入|完成|通过|以上|左右|以下|以内|获|到|在|于|和|与|及|"
+    r"被|全部|提供|惠及|落地|投入|建成|入驻|上市|落户|集聚|聚集|参加|开工|竣工|改造|同比|比上年"
+)
+TARGET_LEAD = re.compile(r"目标|预期|力争|确保|(?<![“模虚比])拟|(?:今年|明年)(?:要|将|力争)")
+REQUIREMENT_LEAD = re.compile(r"应当|必须|不得|原则上|须|要求")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A figure found in running text, before it is named and typed."""
+
+    start: int  # offsets into the document text
+    end: int
+    value: float
+    high: float | None
+    unit: str
+    prefix: tuple[str, ...]  # the words peeled between name and value, innermost last (下降, 近)
+    suffix: str  # 以上 | 以下 | 以内 | 左右 | 上下 | ""
+    approx: bool  # 余 / 多
+    left: str  # the clause before the figure, without ``prefix``
+    wide: str  # ``left`` with the clause before a quoted phrase that opens it (…综合整治“散乱污危”企业)
+    tail: str  # the thing counted after the unit (出台3件行政规范性文件 → 行政规范性文件)
+
+
+EXCLUDED_RE = re.compile(r"《[^《》\n]{0,80}》|[〔\[［][0-9０-９]{4}[〕\]］][0-9０-９]+号|56个民族")
+
+
+def _excluded_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Titles (《…》), bracketed document numbers (〔2023〕5号) and set phrases (56个民族) near ``[start, end)``:
+    not indicators."""
+    return [(m.start(), m.end()) for m in EXCLUDED_RE.finditer(text, max(0, start - 100), end + 100)]
+
+
+def _clause_start(text: str, pos: int, floor: int) -> int:
+    """Where the clause holding ``pos`` begins: after the last delimiter, never before ``floor``."""
+    i = pos
+    while i > floor and text[i - 1] not in DELIMS:
+        i -= 1
+    return i
+
+
+def read_figures(text: str, start: int = 0, end: int | None = None) -> list[Reading]:
+    """Every figure with a unit in ``text[start:end]``, read by the value grammar (FIGURE_RE): its value or
+    range, unit (with scale), approximation, bound words and the words around it."""
+    end = len(text) if end is None else end
+    excluded = _excluded_spans(text, start, end)
+    out: list[Reading] = []
+    floor = start
+    for m in FIGURE_RE.finditer(text, start, end):
+        s, e = m.start(), m.end()
+        unit = m.group("unit") or m.group("bare")
+        scale = (m.group("scale") or "") + (m.group("scale2") or "")  # 4万多亿元 → 万亿元
+        after = text[e : e + 1]
+        if NOT_BEFORE.search(text[max(0, s - 1) : s]) or _inside(s, excluded):
+            continue
+        if not m.group("bound") and (
+            NOT_AFTER.match(after) or (NOT_AFTER_BARE.match(after) and (m.group("bare") or unit == "个"))
+        ):
+            continue
+        if m.group("unit") and not m.group("approx2") and not m.group("bound") and after in NOT_UNIT_BEFORE.get(unit, ""):
+            continue
+        if m.group("bare") and after in "个项件条":  # 3万个 is read with its unit
+            continue
+        if m.group("unit") == "岁" and (m.group("bound") or after in "的及和至到"):  # 60岁以上人口: an age group
+            continue
+        unit = (scale + unit).translate(FULLWIDTH)
+        cs = _clause_start(text, s, floor)
+        left = text[cs:s]
+        prefix: list[str] = []
+        while (p := PREFIX_RE.search(left)) is not None and p.start() < len(left):
+            prefix.insert(0, p.group(0))
+            left = left[: p.start()]
+        wide = left
+        ws = cs
+        while text[ws - 1 : ws] == "”" and (q := text.rfind("“", floor, ws)) > floor:
+            ws = _clause_start(text, q, floor)
+            wide = text[ws:cs] + left
+        if left.endswith("每") or re.match(r"相当于|[0-9０-９]+年前", left):  # 每增长1个百分点, 相当于5年前1.5个百分点
+            floor = e
+            continue
+        tail = ""
+        after_of = e + 1 if text[e : e + 1] == "的" else e  # 设立首个150亿元的政策性纾困资金
+        if unit not in ("%", "个百分点", "百分点", "倍") and (t := TAIL_NOUN.match(text, after_of, min(end, after_of + 12))):
+            words = t.group(0)
+            stop = TAIL_STOP.search(words)
+            if stop is not None and stop.start() == 0 and len(words) >= 4:  # 4次降低存款准备金率: the act counted
+                stop = TAIL_STOP.search(words, stop.end())
+            tail = words[: stop.start()] if stop is not None else words
+        out.append(Reading(
+            start=s, end=e, value=parse_number(m.group("value")),
+            high=parse_number(m.group("high")) if m.group("high") else None, unit=unit, prefix=tuple(prefix),
+            suffix=m.group("bound") or "", approx=bool(m.group("approx") or m.group("approx1") or m.group("approx2")), left=left, wide=wide,
+            tail=tail if len(tail) >= 2 else "",
+        ))  # fmt: skip
+        floor = e
+    return out
+
+
+def _subject(left: str) -> str:
+    """The name in the words before a figure: what is counted (办理行政复议案件 → 行政复议案件)."""
+    if re.match(r"比|同比", left):  # 比上年增加1.1万亿元: a change of the subject before
+        return ""
+    name = NAME_TRIM_LEFT.sub("", left.strip())
+    if len(trimmed := NAME_TRIM_RIGHT.sub("", name)) >= 2:
+        name = trimmed
+    if (year := re.search(r"[0-9０-９]{4}年(?:度|以来)?", name)) and len(name) - year.end() >= 2:
+        name = name[year.end() :]  # 专栏及时公开2023年局长办公会议题 → 局长办公会议题
+    if len(name) > 12:  # a long clause: the words after its last 等/的/对 (微信公众号等平台主动公开政府信息)
+        cut = max(name.rfind(c) for c in "等的对在向把从")
+        name = name[cut + 1 :] if 0 <= cut < len(name) - 4 else name[-18:]
+    while (verb := ACTION_VERBS.match(name)) and len(name) - verb.end() >= 2:
+        name = NAME_TRIM_LEFT.sub("", name[verb.end() :])
+    return name
+
+
+def _respectively(text: str, readings: Sequence[Reading], start: int, end: int) -> dict[int, tuple[str, tuple[str, ...]]]:
+    """Names of figures in "A、B分别增长x%、y%": each value gets its own item, by position, and the words
+    before the first value (增长, 下降 …) hold for all of them."""
+    names: dict[int, tuple[str, tuple[str, ...]]] = {}
+    for m in re.compile("分别").finditer(text, start, end):
+        head_start = _clause_start(text, m.start(), 0)
+        if text[head_start - 1 : head_start] == "、":  # the list itself is cut by 、: go back to the clause
+            head_start = max(text.rfind(c, 0, m.start()) for c in "，。；：！？\n") + 1
+        head = re.sub(r"(?:要|将|均|也|还|年均|全年|今年)$", "", text[head_start : m.start()])
+        clause_end = min((i for i in (text.find(c, m.end(), end) for c in "，。；！？\n") if i >= 0), default=end)
+        values = [r for r in readings if m.end() <= r.start < clause_end]
+        if len(values) < 2:
+            continue
+        items = [i for i in re.split(r"、", head) if i]
+        if len(items) != len(values) and len(items) == len(values) - 1 and "和" in items[-1]:
+            items = [*items[:-1], *items[-1].split("和", 1)]
+        if len(items) != len(values):
+            continue
+        for item, reading in zip(items, values, strict=True):
+            names[reading.start] = (_subject(re.sub(r"^(?:对|在|向|与)", "", item)), values[0].prefix)
+    return names
+
+
+def _kind(text: str, reading: Reading, planned: bool) -> str:
+    """target (a plan or a goal), requirement (a rule: 不低于/不少于 …) or actual."""
+    sentence_start = max(text.rfind(c, 0, reading.start) for c in "。；！？\n") + 1
+    lead = text[sentence_start : reading.start]
+    words = set(reading.prefix)
+    if planned or TARGET_LEAD.search(lead):
+        return "target"
+    if words & REQUIREMENT_WORDS or REQUIREMENT_LEAD.search(lead):
+        return "requirement"
+    return "actual"
+
+
+def figure_of(reading: Reading, kind: str) -> Figure:
+    """Value, range, bound and approximation of a reading; a decrease (下降53%) is a negative change."""
+    words = set(reading.prefix)
+    approximate = reading.approx or bool(words & APPROX_WORDS) or reading.suffix in ("左右", "上下")
+    bound = BOUNDS.get(reading.suffix)
+    if words & AT_LEAST_WORDS:
+        bound = "at least"
+    elif words & AT_MOST_WORDS:
+        bound = "at most"
+    sign = -1.0 if words & DECREASE_WORDS and not words & INCREASE_WORDS else 1.0
+    low = sign * reading.value
+    high = None if reading.high is None else sign * reading.high
+    if high is not None and high < low:
+        low, high = high, low
+    return Figure(low=low, high=high, bound=bound, approximate=approximate)
+
+
+def _indicators_in(
+    doc: Document, start: int, end: int, measure: Measure | None, planned_spans: Sequence[tuple[int, int]],
+    skip: Sequence[tuple[int, int]] = (),
+) -> list[Indicator]:
+    """The indicators stated in ``doc.text[start:end]``, attached to ``measure`` (None: to the document)."""
+    text = doc.text
+    readings = [r for r in read_figures(text, start, end) if not _inside(r.start, skip)]
+    respectively = _respectively(text, readings, start, end)
+    out: list[Indicator] = []
+    previous: tuple[str, int] | None = None  # the last name and the end of its sentence
+    for reading in readings:
+        name = _subject(reading.left)
+        if len(name) <= 2 and reading.wide != reading.left:  # 综合整治“散乱污危”企业9329家
+            name = _subject(reading.wide)
+        if reading.start in respectively:
+            name, prefix = respectively[reading.start]
+            if not reading.prefix or reading.prefix == ("和",):
+                reading = replace(reading, prefix=prefix)
+        elif reading.tail and (
+            len(name) <= 2 or ACTION_VERBS.fullmatch(name) or VERB_END.search(reading.left)
+            or set(reading.prefix) & (DECREASE_WORDS | INCREASE_WORDS)
+        ):
+            # 出台3件行政规范性文件, 新建和改造提升1200多座公共厕所: the thing counted follows; the verb is
+            # the action done to it, not a change of its value
+            name = reading.tail
+            reading = replace(reading, prefix=tuple(w for w in reading.prefix if w not in DECREASE_WORDS | INCREASE_WORDS))
+        sentence_end = min((i for i in (text.find(c, reading.start) for c in "。；！？\n") if i >= 0), default=len(text))
+        if len(name) < 2 and previous is not None and previous[1] == sentence_end:
+            name = previous[0]  # 国内生产总值超过126万亿元，增长5.2% → 国内生产总值
+        elif name in ("新增", "净增") and previous is not None and previous[1] == sentence_end:
+            name = previous[0] + name  # 居民储蓄存款余额增长8.5%，新增4万多亿元
+        elif name in GENERIC_NAMES and previous is not None and previous[1] == sentence_end:
+            name = previous[0] + name  # 服务贸易进出口增长20.0%、总额1347.7亿美元 → 服务贸易进出口总额
+        if len(name) < 2:
+            continue
+        previous = (name, sentence_end)
+        planned = _inside(reading.start, planned_spans)
+        kind = _kind(text, reading, planned)
+        if measure is not None:
+            year = measure.year
+        else:
+            year = None if doc.year is None else doc.year + 1 if planned else doc.year
+        quote_start = max(_clause_start(text, reading.start, start), reading.start - 40)
+        out.append(_indicator(
+            doc, stable_id("indicator", doc.id, str(reading.start)), measure.id if measure else None, name,
+            figure_of(reading, kind), reading.unit, reading.start, reading.end, quote_start, year, kind,
+        ))  # fmt: skip
+    return out
+
+
+def _innermost(measures: Iterable[Measure]) -> list[tuple[Measure, list[tuple[int, int]]]]:
+    """Each measure with the spans of the measures nested in it (a heading's 一是/二是 items): a figure
+    belongs to the innermost measure that holds it."""
+    ordered = sorted(measures, key=lambda m: (m.start, -m.end))
+    return [
+        (m, [(c.start, c.end) for c in ordered if c is not m and m.start <= c.start and c.end <= m.end and (c.start, c.end) != (m.start, m.end)])
+        for m in ordered
+    ]
 
 
 def measure_indicators(
     doc: Document, measures: Iterable[Measure], planned_spans: Sequence[tuple[int, int]]
 ) -> list[Indicator]:
-    """Figures with units inside measures (现场检查40次 → 现场检查, 40, 次), named by the words before them;
-    targets inside ``planned_spans`` or after a target word (目标, 力争 …), actuals elsewhere."""
+    """Figures with units inside measures (现场检查40次 → 现场检查, 40, 次), named by what they count;
+    targets inside ``planned_spans`` or after a target word (目标, 力争 …), requirements (不低于 …),
+    actuals elsewhere. A figure nested in a measure's item belongs to the item."""
     indicators: list[Indicator] = []
-    for measure in measures:
-        text = measure.text
-        for m in MEASURE_FIGURE_RE.finditer(text):
-            unit = m.group("unit").translate(FULLWIDTH)
-            after = text[m.end() : m.end() + 1]
-            if unit in ("个", "条") and after in "月项":  # 3个月, 条款
-                continue
-            if re.match(r"[年月日号]", after) or re.match(r"[0-9０-９]", text[m.start() - 1 : m.start()] or "x"):
-                continue
-            left = text[max(0, m.start() - 30) : m.start()]
-            name = NAME_DELIMS.split(left)[-1]
-            name = NAME_TRIM_LEFT.sub("", NAME_TRIM_RIGHT.sub("", name))
-            if len(name) < 2:
-                continue
-            # values keep the unit as written (1.3万亿斤 → 1.3, 万亿斤)
-            if m.group("scale"):
-                unit = m.group("scale") + unit
-            start = measure.start + m.start()
-            end = measure.start + m.end()
-            quote_start = measure.start + max(0, m.start() - len(name) - 2)
-            in_plan = _inside(start, planned_spans)
-            kind = "target" if in_plan or TARGET_WORDS.search(left[-12:]) else "actual"
-            indicators.append(_indicator(
-                doc, stable_id("indicator", doc.id, str(start)), measure.id, name, read_figure(m), unit,
-                start, end, quote_start, measure.year, kind,
-            ))  # fmt: skip
+    seen: set[int] = set()
+    for measure, nested in _innermost(measures):
+        for ind in _indicators_in(doc, measure.start, measure.end, measure, planned_spans, nested):
+            if ind.start not in seen:
+                seen.add(ind.start)
+                indicators.append(ind)
     return indicators
+
+
+def document_indicators(
+    doc: Document, measures: Iterable[Measure], planned_spans: Sequence[tuple[int, int]]
+) -> list[Indicator]:
+    """Figures outside every measure (a report's targets paragraph, its summary of the year), attached to the
+    document (``measure_id`` None); the title line is skipped."""
+    spans = sorted((m.start, m.end) for m in measures)
+    first_break = doc.text.find("\n")
+    body_start = first_break + 1 if first_break >= 0 else 0
+    return _indicators_in(doc, body_start, len(doc.text), None, planned_spans, spans)
 
 
 # ---------------------------------------------------------------- canonical series
 
 # a value: 7.5%左右 | 6.5%－7% | 8—8.5% | 1100万人以上 | 1.3万亿斤以上 | 70余人次
 SERIES_VALUE = (
-    rf"(?P<value>{NUMBER})\s*(?:[%％]\s*)?(?:[－\-—–~～至到]\s*(?P<high>{NUMBER}))?"
-    r"(?P<approx>余|多)?(?P<unit>[%％]|个百分点|(?:万亿|万|亿)?(?:人次|件次|人|名|斤|吨|元|个|件|项|户)|万亿|万|亿)"
-    r"(?P<bound>以上|以下|以内|左右)?"
+    VALUE_HEAD
+    + r"(?P<unit>[%％]|个百分点|(?:万亿|万|亿)?(?:人次|件次|人|名|斤|吨|元|个|件|项|户)|万亿|万|亿)"
+    + BOUND_TAIL
 )
 TOTAL = rf"(?:(?:达到|达|超过|突破|增加到|总量)?\s*{NUMBER}\s*(?:万亿|亿)元\s*[，、,]\s*)?"
 GROWTH = TOTAL + r"(?:比上年|同比|全年|实际)?(?:增长|增速)(?:为|达到|达|是)?\s*"

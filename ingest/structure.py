@@ -80,7 +80,82 @@ PLAN_WORDS = re.compile(
     r"今年|明年|下一步|下步|安排|计划|打算|任务|总体要求|总体部署|主要思路|发展目标|工作建议|重点工作"
 )
 REVIEW_WORDS = re.compile(r"回顾|成就|总结|成效|情况$|不足|问题")
-NON_MEASURE_SECTION = re.compile(r"不足|问题|差距|原因")
+NON_MEASURE_SECTION = re.compile(r"不足|问题|差距|原因|名词解释|^附件|^附录|^注释")
+# items inside a paragraph: 一是/二是…, （1）（2）…, ①②…; ``label`` is the marker as written
+INLINE_ITEM = re.compile(
+    r"(?:^|(?<=[：:；;。，,\n]))\s*(?P<label>(?P<cn>[一二三四五六七八九十]{1,2})是|[（(](?P<num>\d{1,2})[）)]|(?P<circle>[①-⑳]))"
+)
+# a line opening a glossary or annex: nothing after it is a measure
+APPENDIX_LINE = re.compile(
+    r"^(?:附件\s*[0-9一二三四五六七八九十]*\s*[：:]?.{0,30}|附[：:]\s*.{0,30}|名词解释\s*[：:]?.{0,10}|注释\s*[：:]?|注[：:]|附录.{0,20})$"
+)
+SIGN_OFF_LINE = re.compile(
+    r"^(?:特此报告[。.]?|以上报告[，,。]?.{0,20}|专此报告[。.]?|[（(]此件.{1,10}[）)]|"
+    r"[0-9０-９〇零一二三四五六七八九十]{4}年[0-9０-９〇零一二三四五六七八九十]{1,2}月[0-9０-９〇零一二三四五六七八九十]{1,3}日)$"
+)
+
+
+@dataclass
+class Item:
+    """An item inside a paragraph (一是…, （1）…, ①…): its marker and span (to the next item or the paragraph's end)."""
+
+    label: str
+    start: int
+    end: int
+
+
+def _ordinal(found: re.Match[str]) -> tuple[str, int]:
+    """The kind and number of an item marker: ("是", 2) for 二是, ("()", 3) for （3）, ("①", 1) for ①."""
+    if found.group("cn"):
+        return "是", cn_to_int(found.group("cn"))
+    if found.group("num"):
+        return "()", int(found.group("num"))
+    return "①", ord(found.group("circle")) - ord("①") + 1
+
+
+def inline_items(text: str, start: int, end: int) -> list[Item]:
+    """The numbered items of ``text[start:end]``: a run of two or more markers of one kind counting up from
+    one (一是, 二是 …); each ends where the next starts or at the end of its line."""
+    markers: list[tuple[str, int, re.Match[str]]] = []
+    for found in INLINE_ITEM.finditer(text, start, end):
+        kind, number = _ordinal(found)
+        markers.append((kind, number, found))
+    run: list[re.Match[str]] = []
+    kind_of_run = ""
+    for kind, number, found in markers:
+        if number == 1 and not run:
+            run, kind_of_run = [found], kind
+        elif run and kind == kind_of_run and number == len(run) + 1:
+            run.append(found)
+    if len(run) < 2:
+        return []
+    items: list[Item] = []
+    for i, found in enumerate(run):
+        item_start = found.start("label")
+        line_end = text.find("\n", item_start, end)
+        item_end = min(run[i + 1].start("label") if i + 1 < len(run) else end, line_end if line_end >= 0 else end)
+        items.append(Item(found.group("label"), item_start, _trim_end(text, item_end)))
+    return items
+
+
+def closing_start(text: str, issuer_names: tuple[str, ...] = ()) -> int:
+    """Where the closing matter starts: the sign-off (特此报告, the date line, the issuer's signature) at the end
+    and any glossary or annex (名词解释, 附件) — no measure reaches past it; ``len(text)`` when there is none."""
+    lines = list(iter_lines(text))
+    cut = len(text)
+    for line in lines:
+        if APPENDIX_LINE.match(line.text) and not SENTENCE_END.search(line.text[:-1]):
+            cut = line.start
+            break
+    for line in reversed([line for line in lines if line.start < cut]):
+        signature = len(line.text) <= 30 and not SENTENCE_END.search(line.text) and (
+            any(name and name in line.text for name in issuer_names) or re.search(r"(?:局|委|政府|办公室|院|厅)$", line.text)
+        )
+        if SIGN_OFF_LINE.match(line.text) or signature:
+            cut = line.start
+            continue
+        break
+    return cut
 
 
 @dataclass

@@ -9,7 +9,7 @@
   const METHOD = { citation: "引用", alias: "简称", topic: "主题", semantic: "语义" };
   const TYPE = { report: "报告", regulation: "法规", unit: "单位", measure: "措施" };
   const STATUS = { done: "已完成", planned: "计划" };
-  const KIND = { law: "法律", regulation: "行政法规", rules: "规章", policy: "政策文件", other: "其他",
+  const KIND = { law: "法律", regulation: "行政法规", rules: "规章", local_regulation: "地方性法规", draft: "草案", policy: "政策文件", other: "其他",
     organisation: "机构", role: "职务", group: "群体" };
   const cache = { regulations: null, units: null };
 

@@ -96,7 +96,9 @@ class StoreCoverage(StoreSummaries):
         links = self._rows(
             'SELECT l.measure_id, l.method, l.quote, l.start, l."end", l.score, l.article, l.article_id '
             "FROM links l JOIN measures m ON m.id = l.measure_id JOIN documents d ON d.id = m.doc_id "
-            f"WHERE l.regulation_id = ?{condition}", [reg.id, *params],
+            f"WHERE l.regulation_id = ?{condition}"
+            + (" AND l.relation = 'implements'" if "relation" in self._table_columns("links") else ""),
+            [reg.id, *params],
         )
         links.sort(key=lambda r: (_method_rank(r["method"]), r["start"] or 0))
         best: dict[tuple[str | None, str], dict[str, Any]] = {}  # (article id or None, measure id) → its best link

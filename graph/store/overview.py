@@ -29,7 +29,7 @@ from policykg.graph.store.coverage import EVERYTHING, Scope, StoreCoverage
 from policykg.graph.store.schema import chunks
 from policykg.graph.store.summaries import _METHOD_ORDER
 
-STORED_RELATION = "implements"  # what every row of ``links`` is
+STORED_RELATION = "implements"  # the relation of a link in a store older than relations
 _BEST = "min(CASE l.method " + " ".join(f"WHEN '{m}' THEN {i}" for i, m in enumerate(_METHOD_ORDER)) + f" ELSE {len(_METHOD_ORDER)} END)"
 assert set(get_args(LinkRelation)) >= {STORED_RELATION}
 assert set(get_args(OverviewBy)) == {"regulation", "year"}
@@ -42,11 +42,14 @@ def _year_id(year: int) -> str:
 class StoreOverview(StoreCoverage):
     """Aggregates of measures by responsible unit and regulation or year, and one edge's measures."""
 
-    @staticmethod
-    def _link_filter(scope: Scope, relation: str | None, methods: Sequence[str] | None) -> tuple[str, list[Any]]:
-        """`` AND …`` conditions on ``l`` (a link), ``m`` (its measure), ``d`` (the measure's document)."""
+    def _link_filter(self, scope: Scope, relation: str | None, methods: Sequence[str] | None) -> tuple[str, list[Any]]:
+        """`` AND …`` conditions on ``l`` (a link), ``m`` (its measure), ``d`` (the measure's document);
+        ``relation`` None: links of every relation."""
         condition, params = scope.sql()
-        if relation and relation != STORED_RELATION:
+        if relation and "relation" in self._table_columns("links"):
+            condition += " AND l.relation = ?"
+            params = [*params, relation]
+        elif relation and relation != STORED_RELATION:
             condition += " AND 0"
         if methods:
             condition += f" AND l.method IN ({','.join('?' * len(methods))})"
@@ -144,9 +147,10 @@ class StoreOverview(StoreCoverage):
                 for r in rows:
                     ev = Evidence(r["method"], r["quote"], r["start"], r["end"], r["score"], r["article"], r["mention"],
                                   r["mention_start"], r["mention_end"])
-                    links.setdefault(r["measure_id"], []).append(
-                        MeasureLink(regulation=UnitRef(id=r["regulation_id"], name=names.get(r["regulation_id"], r["regulation_id"])), **vars(ev))
-                    )
+                    links.setdefault(r["measure_id"], []).append(MeasureLink(
+                        regulation=UnitRef(id=r["regulation_id"], name=names.get(r["regulation_id"], r["regulation_id"])),
+                        relation=r["relation"] if "relation" in r else STORED_RELATION, **vars(ev),
+                    ))
         measures = []
         for measure_id, brief in briefs.items():
             found = sorted(links.get(measure_id, []), key=lambda x: (x.regulation.name, _METHOD_ORDER.index(x.method), x.start))

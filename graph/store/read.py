@@ -186,14 +186,19 @@ class StoreReads(StoreBase):
 
     # -- measures, units, indicators, links
     def measures(self, doc_id: str | None = None) -> list[Measure]:
-        """The measures of one document (or all), with their responsible unit ids, by document and position."""
-        sql = "SELECT * FROM measures" + (" WHERE doc_id=?" if doc_id else "") + " ORDER BY doc_id, start"
+        """The measures of one document (or all), with their responsible unit ids (and where they come from), by
+        document and position (a measure before its items)."""
+        sql = "SELECT * FROM measures" + (" WHERE doc_id=?" if doc_id else "") + ' ORDER BY doc_id, start, "end" DESC'
         out = [Measure(**r, units=[]) for r in self._rows(sql, (doc_id,) if doc_id else ())]
         units: dict[str, list[str]] = {}
-        for r in self._rows("SELECT measure_id, unit_id FROM measure_units ORDER BY measure_id, rank"):
+        sources: dict[str, str] = {}
+        source = "source" if "source" in self._table_columns("measure_units") else "'text' AS source"
+        for r in self._rows(f"SELECT measure_id, unit_id, {source} FROM measure_units ORDER BY measure_id, rank"):
             units.setdefault(r["measure_id"], []).append(r["unit_id"])
+            sources[r["measure_id"]] = r["source"]
         for m in out:
             m.units = units.get(m.id, [])
+            m.unit_source = sources.get(m.id, "text")  # type: ignore[assignment]
         return out
 
     def measure_document_ids(self) -> dict[str, str]:
@@ -216,14 +221,19 @@ class StoreReads(StoreBase):
         rows = self._rows("SELECT * FROM indicators" + condition + " ORDER BY doc_id, start", params)
         return [Indicator(**{**r, "approximate": bool(r["approximate"])}) for r in rows]
 
-    def links(self, *, regulation_id: str | None = None, measure_id: str | None = None) -> list[Link]:
-        """Measure → Regulation links with their evidence, optionally of one regulation or measure."""
-        condition, params = where({"regulation_id": regulation_id, "measure_id": measure_id})
+    def links(
+        self, *, regulation_id: str | None = None, measure_id: str | None = None, relation: str | None = None
+    ) -> list[Link]:
+        """Measure → Regulation links with their evidence, optionally of one regulation or measure, or one relation."""
+        if relation and "relation" not in self._table_columns("links"):  # a read-only store older than relations
+            return [] if relation != "implements" else self.links(regulation_id=regulation_id, measure_id=measure_id)
+        condition, params = where({"regulation_id": regulation_id, "measure_id": measure_id, "relation": relation})
         return [
             Link(
                 r["measure_id"], r["regulation_id"],
                 Evidence(r["method"], r["quote"], r["start"], r["end"], r["score"], r["article"], r["mention"], r["mention_start"], r["mention_end"]),
                 r["article_id"],
+                r.get("relation") or "implements",
             )
             for r in self._rows("SELECT * FROM links" + condition, params)
         ]

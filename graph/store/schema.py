@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: links.relation, measures.parent_id, measure_units.source (older stores are migrated)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,12 +32,12 @@ CREATE TABLE IF NOT EXISTS sections (
 CREATE INDEX IF NOT EXISTS sections_doc ON sections(doc_id);
 CREATE TABLE IF NOT EXISTS measures (
     id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    title TEXT, text TEXT, start INTEGER, "end" INTEGER, section TEXT, year INTEGER, status TEXT
+    title TEXT, text TEXT, start INTEGER, "end" INTEGER, section TEXT, year INTEGER, status TEXT, parent_id TEXT
 );
 CREATE INDEX IF NOT EXISTS measures_doc ON measures(doc_id);
 CREATE TABLE IF NOT EXISTS measure_units (
     measure_id TEXT NOT NULL REFERENCES measures(id) ON DELETE CASCADE, unit_id TEXT NOT NULL,
-    rank INTEGER NOT NULL, PRIMARY KEY (measure_id, unit_id)
+    rank INTEGER NOT NULL, source TEXT NOT NULL DEFAULT 'text', PRIMARY KEY (measure_id, unit_id)
 );
 CREATE INDEX IF NOT EXISTS measure_units_unit ON measure_units(unit_id);
 CREATE TABLE IF NOT EXISTS regulations (
@@ -78,7 +78,7 @@ CREATE INDEX IF NOT EXISTS citations_doc ON citations(doc_id);
 CREATE TABLE IF NOT EXISTS links (
     measure_id TEXT NOT NULL REFERENCES measures(id) ON DELETE CASCADE, regulation_id TEXT NOT NULL,
     method TEXT NOT NULL, quote TEXT, start INTEGER, "end" INTEGER, score REAL, article TEXT, article_id TEXT,
-    mention TEXT, mention_start INTEGER, mention_end INTEGER
+    mention TEXT, mention_start INTEGER, mention_end INTEGER, relation TEXT NOT NULL DEFAULT 'implements'
 );
 CREATE INDEX IF NOT EXISTS links_reg ON links(regulation_id);
 CREATE INDEX IF NOT EXISTS links_measure ON links(measure_id);
@@ -141,6 +141,7 @@ class StoreBase:
                 elif int(row["value"]) > SCHEMA_VERSION:
                     raise StoreError(f"{path}: written by a newer policykg (schema {row['value']})")
                 self._migrate(con)
+                con.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
 
     def _migrate(self, con: sqlite3.Connection) -> None:
         """Bring a store written by an older policykg up to date (new columns; CREATE … IF NOT EXISTS did the tables)."""
@@ -148,6 +149,18 @@ class StoreBase:
             con.execute("ALTER TABLE documents ADD COLUMN display_path TEXT")
             # the servers hold these documents with their absolute path as dct:source: rewrite them at the next sync
             con.execute("DELETE FROM remote_sync WHERE name LIKE 'doc/%'")
+            self._columns.clear()
+        if "relation" not in self._table_columns("links"):
+            # links of an older store were all "implements"; the next relink tells drafts/revises/studies apart
+            con.execute("ALTER TABLE links ADD COLUMN relation TEXT NOT NULL DEFAULT 'implements'")
+            self._set_meta(con, "links_dirty", "1")
+            self._columns.clear()
+        if "parent_id" not in self._table_columns("measures"):
+            # measures of an older store are all top-level; re-ingest a report to get its 一是/二是 items
+            con.execute("ALTER TABLE measures ADD COLUMN parent_id TEXT")
+            self._columns.clear()
+        if "source" not in self._table_columns("measure_units"):
+            con.execute("ALTER TABLE measure_units ADD COLUMN source TEXT NOT NULL DEFAULT 'text'")
             self._columns.clear()
 
     def _table_columns(self, table: str) -> set[str]:

@@ -46,10 +46,17 @@ class StoreSummaries(StoreReads):
 
     # -- regulations
     def regulation_summaries(self) -> list[RegulationSummary]:
-        """Every regulation with its article count (current text) and how many measures and links point at it."""
+        """Every regulation with its article count (current text), how many measures implement it (and by how
+        many links), and how many links of each relation (implements, drafts, revises, studies) point at it."""
+        has_relation = "relation" in self._table_columns("links")
+        relation = "relation" if has_relation else "'implements'"
         links = {r["regulation_id"]: r for r in self._rows(
-            "SELECT regulation_id, count(DISTINCT measure_id) AS measures, count(*) AS links FROM links GROUP BY regulation_id"
+            f"SELECT regulation_id, count(DISTINCT measure_id) AS measures, count(*) AS links FROM links "
+            f"WHERE {relation} = 'implements' GROUP BY regulation_id"
         )}
+        by_relation: dict[str, dict[str, int]] = {}
+        for r in self._rows(f"SELECT regulation_id, {relation} AS relation, count(*) AS n FROM links GROUP BY 1, 2"):
+            by_relation.setdefault(r["regulation_id"], {})[r["relation"]] = r["n"]
         articles = {r["regulation_id"]: r["n"] for r in self._rows(
             "SELECT a.regulation_id, count(*) AS n FROM articles a JOIN regulations r "
             "ON r.id = a.regulation_id AND r.doc_id = a.doc_id GROUP BY a.regulation_id"
@@ -59,6 +66,7 @@ class StoreSummaries(StoreReads):
                 id=r.id, name=r.name, aliases=r.aliases, kind=r.kind, doc_id=r.doc_id, topic=r.topic, jurisdiction=r.jurisdiction,
                 articles=articles.get(r.id, 0),
                 measures=links.get(r.id, {}).get("measures", 0), links=links.get(r.id, {}).get("links", 0),
+                relations=by_relation.get(r.id, {}),
             )
             for r in self.regulations()
         ]
@@ -79,19 +87,24 @@ class StoreSummaries(StoreReads):
 
     def regulation_measures(
         self, regulation_id: str, *, year: int | None = None, methods: Sequence[str] | None = None,
+        relations: Sequence[str] | None = ("implements",),
     ) -> RegulationMeasures | None:
         """The measures implementing a regulation (of ``year``; by the given link methods), each with its evidence.
 
-        Measures by (year, document title, start); each one's evidence by method (citation, alias,
+        ``relations`` chooses what the measures did with it (implements by default; drafts, revises, studies;
+        None: all). Measures by (year, document title, start); each one's evidence by method (citation, alias,
         topic, semantic), then start.
         """
         reg = self._regulation(regulation_id)
         if reg is None:
             return None
         by_measure: dict[str, list[Evidence]] = {}
+        relations_of: dict[str, list[str]] = {}
         for link in self.links(regulation_id=reg.id):
-            if not methods or link.evidence.method in methods:
+            if (not methods or link.evidence.method in methods) and (not relations or link.relation in relations):
                 by_measure.setdefault(link.measure_id, []).append(link.evidence)
+                if link.relation not in relations_of.setdefault(link.measure_id, []):
+                    relations_of[link.measure_id].append(link.relation)
         briefs = self._measure_briefs(list(by_measure))
         out: list[MeasureEvidence] = []
         for measure_id, evidence in by_measure.items():
@@ -99,7 +112,7 @@ class StoreSummaries(StoreReads):
             if m is None or (year is not None and m.year != year):
                 continue
             evidence.sort(key=lambda e: (_METHOD_ORDER.index(e.method), e.start))
-            out.append(MeasureEvidence(**vars(m), evidence=evidence))
+            out.append(MeasureEvidence(**vars(m), evidence=evidence, relations=relations_of[measure_id]))
         out.sort(key=lambda m: (m.year or 0, m.document.title, m.start))
         return RegulationMeasures(regulation=RegulationRef(id=reg.id, name=reg.name, aliases=reg.aliases, kind=reg.kind), measures=out)
 
@@ -116,15 +129,21 @@ class StoreSummaries(StoreReads):
                 f"WHERE m.id IN ({marks})", part,
             )
         units_of: dict[str, list[str]] = {}
+        source_of: dict[str, str] = {}
+        source = "source" if "source" in self._table_columns("measure_units") else "'text' AS source"
         for marks, part in chunks(ids):
-            for r in self._rows(f"SELECT measure_id, unit_id FROM measure_units WHERE measure_id IN ({marks}) ORDER BY rank", part):
+            for r in self._rows(
+                f"SELECT measure_id, unit_id, {source} FROM measure_units WHERE measure_id IN ({marks}) ORDER BY rank", part
+            ):
                 units_of.setdefault(r["measure_id"], []).append(r["unit_id"])
+                source_of.setdefault(r["measure_id"], r["source"])
         return {
             r["id"]: MeasureBrief(
                 id=r["id"], title=r["title"], text=r["text"], year=r["year"], status=r["status"], start=r["start"], end=r["end"],
                 document=DocumentRef(id=r["doc_id"], title=r["doc_title"], path=r["doc_path"]),
                 section=r["section"],
                 units=[UnitRef(id=u, name=unit_names[u]) for u in units_of.get(r["id"], []) if u in unit_names],
+                parent_id=r.get("parent_id"), unit_source=source_of.get(r["id"], "text"),
             )
             for r in rows
         }
@@ -136,7 +155,10 @@ class StoreSummaries(StoreReads):
             return None
         names = self.regulation_names()
         links = [
-            MeasureLink(regulation=UnitRef(id=link.regulation_id, name=names[link.regulation_id]), **vars(link.evidence))
+            MeasureLink(
+                regulation=UnitRef(id=link.regulation_id, name=names[link.regulation_id]), relation=link.relation,
+                **vars(link.evidence),
+            )
             for link in self.links(measure_id=measure_id) if link.regulation_id in names
         ]
         return MeasureDetail(**vars(m), links=links, indicators=self.indicators(measure_id=measure_id))

@@ -57,12 +57,13 @@ class StoreWrites(StoreBase):
                 [(s.id, s.doc_id, s.level, s.label, s.title, s.start, s.end, s.parent_id, s.path, int(s.planned)) for s in extraction.sections],
             )
             con.executemany(
-                "INSERT INTO measures VALUES (?,?,?,?,?,?,?,?,?)",
-                [(m.id, m.doc_id, m.title, m.text, m.start, m.end, m.section, m.year, m.status) for m in extraction.measures],
+                'INSERT INTO measures (id, doc_id, title, text, start, "end", section, year, status, parent_id) '
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(m.id, m.doc_id, m.title, m.text, m.start, m.end, m.section, m.year, m.status, m.parent_id) for m in extraction.measures],
             )
             con.executemany(
-                "INSERT OR IGNORE INTO measure_units VALUES (?,?,?)",
-                [(m.id, u, rank) for m in extraction.measures for rank, u in enumerate(m.units)],
+                "INSERT OR IGNORE INTO measure_units (measure_id, unit_id, rank, source) VALUES (?,?,?,?)",
+                [(m.id, u, rank, m.unit_source) for m in extraction.measures for rank, u in enumerate(m.units)],
             )
             for reg in extraction.regulations:
                 self._upsert_regulation(con, reg, doc.id)
@@ -182,13 +183,17 @@ class StoreWrites(StoreBase):
         """Swap the whole set of Measure → Regulation links in one transaction."""
         rows = [
             (link.measure_id, link.regulation_id, ev.method, ev.quote, ev.start, ev.end, ev.score,
-             ev.article, link.article_id, ev.mention, ev.mention_start, ev.mention_end)
+             ev.article, link.article_id, ev.mention, ev.mention_start, ev.mention_end, link.relation)
             for link in links
             for ev in (link.evidence,)
         ]
         with self.transaction() as con:
             con.execute("DELETE FROM links")
-            con.executemany("INSERT INTO links VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            con.executemany(
+                "INSERT INTO links (measure_id, regulation_id, method, quote, start, \"end\", score, article, article_id, "
+                "mention, mention_start, mention_end, relation) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
             self._set_meta(con, "links_dirty", "0")
             self._bump(con)
 

@@ -21,12 +21,13 @@ Pair = tuple[str, str]
 
 
 def expected(kb: KnowledgeBase, *, by: str = "regulation", issuer: str | None = None, year_from: int | None = None,
-             year_to: int | None = None, methods: Sequence[str] | None = None) -> dict[Pair, set[str]]:
+             year_to: int | None = None, methods: Sequence[str] | None = None,
+             relation: str | None = "implements") -> dict[Pair, set[str]]:
     """(unit id, regulation id or "year:Y") → ids of the measures behind that edge, from measures_for alone."""
     issuers = {d.id: d.issuer or "" for d in kb.documents()}
     out: dict[Pair, set[str]] = defaultdict(set)
     for reg in kb.regulations():
-        for m in kb.measures_for(reg.id, methods=methods).measures:
+        for m in kb.measures_for(reg.id, methods=methods, relations=[relation] if relation else None).measures:
             if (issuer and issuer not in issuers[m.document.id]) or (year_from and (m.year or 0) < year_from) or (
                     year_to and (m.year or 0) > year_to):
                 continue
@@ -84,8 +85,10 @@ def test_overview_weights(founding_kb: KnowledgeBase) -> None:
     assert ov.by == "regulation" and ov.without_unit == 0
     labels = {n.id: n.label for n in [*ov.units, *ov.targets]}
     pairs = {(labels[e.source], labels[e.target]): e.weight for e in ov.edges}
-    assert pairs[("天津市科学技术局", "实验动物管理条例")] == 3
-    assert ("局党委", "中华人民共和国民法典") in pairs
+    # 3 measures name 实验动物: two implement it; 执法人员就《…》《实验动物管理条例》等法律法规开展普法宣传 studies it
+    assert pairs[("天津市科学技术局", "实验动物管理条例")] == 2
+    assert kb.overview(relation="studies").edges
+    assert ("天津市科学技术局主要负责人", "党政主要负责人履行推进法治建设第一责任人职责规定") in pairs
     check_edges(kb, ov, want)
 
 
@@ -93,12 +96,16 @@ def test_overview_by_year(founding_kb: KnowledgeBase) -> None:
     want = expected(founding_kb, by="year")
     ov = founding_kb.overview(by="year")
     check_weights(ov, want)
-    assert [n.label for n in ov.targets] == ["2023", "2024"] and {n.type for n in ov.targets} == {"year"}
+    # the 2024 plan studies and drafts (学习宣传《…》, 制定…); what the bureau implemented is all in 2023
+    assert [n.label for n in ov.targets] == ["2023"] and {n.type for n in ov.targets} == {"year"}
     check_edges(founding_kb, ov, want)
+    every = founding_kb.overview(by="year", relation=None)
+    check_weights(every, expected(founding_kb, by="year", relation=None))
+    assert [n.label for n in every.targets] == ["2023", "2024"]
 
 
 @pytest.mark.parametrize("filters", [
-    {"methods": ["citation"]}, {"methods": ["alias", "topic"]}, {"year_from": 2024}, {"year_to": 2023},
+    {"methods": ["citation"], "relation": None}, {"methods": ["alias", "topic"]}, {"year_from": 2024, "relation": None}, {"year_to": 2023},
     {"issuer": "科学技术局"}, {"issuer": "天津市科学技术局", "year_from": 2023, "year_to": 2023, "methods": ["topic"]},
 ])
 def test_overview_filters(founding_kb: KnowledgeBase, filters: dict[str, object]) -> None:
@@ -107,15 +114,15 @@ def test_overview_filters(founding_kb: KnowledgeBase, filters: dict[str, object]
     ov = founding_kb.overview(**filters)  # type: ignore[arg-type]
     check_weights(ov, want)
     check_edges(founding_kb, ov, want, **filters)
-    same = founding_kb.overview(**filters, relation="implements")  # type: ignore[arg-type]
-    assert (same.edges, same.units, same.targets) == (ov.edges, ov.units, ov.targets)
+    if "relation" not in filters:  # implements is the default
+        same = founding_kb.overview(**filters, relation="implements")  # type: ignore[arg-type]
+        assert (same.edges, same.units, same.targets) == (ov.edges, ov.units, ov.targets)
 
 
 def test_relations_cut_and_errors(founding_kb: KnowledgeBase) -> None:
     kb = founding_kb
-    for relation in ("drafts", "studies"):  # future link relations: accepted, nothing stored yet
-        none = kb.overview(relation=relation)
-        assert none.edges == [] and none.units == [] and none.measures == 0
+    for relation in ("drafts", "revises", "studies"):  # each relation alone, counted as measures_for counts it
+        check_weights(kb.overview(relation=relation), expected(kb, relation=relation))
     full = kb.overview()
     cut = kb.overview(max_units=1, max_targets=2)
     assert [n.id for n in cut.units] == [full.units[0].id] and [n.id for n in cut.targets] == [n.id for n in full.targets[:2]]
@@ -148,12 +155,12 @@ def test_http(founding_kb: KnowledgeBase) -> None:
         r = client.get("/graph/overview", params={"by": "year", "method": ["citation", "alias"], "from": 2023, "issuer": "科学技术局"})
         assert r.status_code == 200
         assert r.json() == to_json(kb.overview(by="year", methods=["citation", "alias"], year_from=2023, issuer="科学技术局"))
-        assert client.get("/graph/overview", params={"relation": "drafts"}).json()["edges"] == []
+        assert client.get("/graph/overview", params={"relation": "drafts"}).json() == to_json(kb.overview(relation="drafts"))
         unit = kb.find_unit("天津市科学技术局").id
         edge = client.get("/graph/overview/edge", params={"unit": "天津市科学技术局", "regulation": "实验动物管理条例"})
         assert edge.status_code == 200
         assert edge.json() == to_json(kb.overview_edge(unit, regulation="实验动物管理条例"))
-        assert edge.json()["weight"] == 3
+        assert edge.json()["weight"] == 2
         by_year = client.get("/graph/overview/edge", params={"unit": unit, "year": 2023, "method": "citation"}).json()
         assert by_year["year"] == 2023 and all(x["method"] == "citation" for m in by_year["measures"] for x in m["links"])
         bad: list[tuple[dict[str, str | int], int]] = [

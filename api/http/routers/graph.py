@@ -23,7 +23,7 @@ GRAPH_MAX_NODES = 500
 Issuer = Annotated[str | None, Query(max_length=200, description="Only measures of documents whose issuer contains this.")]
 YearFrom = Annotated[int | None, Query(alias="from", ge=1900, le=2200, description="Only measures of this year or later.")]
 YearTo = Annotated[int | None, Query(alias="to", ge=1900, le=2200, description="Only measures of this year or earlier.")]
-Relation = Annotated[LinkRelation | None, Query(description="Link relation (only implements is stored today).")]
+Relation = Annotated[LinkRelation, Query(description="What the measures did with the regulation: implements (default), drafts, revises, studies.")]
 Methods = Annotated[list[LinkMethod] | None, Query(alias="method", description="Link methods (repeatable).")]
 
 
@@ -47,7 +47,7 @@ def get_overview(
     issuer: Issuer = None,
     year_from: YearFrom = None,
     year_to: YearTo = None,
-    relation: Relation = None,
+    relation: Relation = "implements",
     method: Methods = None,
     max_units: Annotated[int, Query(ge=1, le=500, description="Keep the heaviest units.")] = 50,
     max_targets: Annotated[int, Query(ge=1, le=1000, description="Keep the heaviest regulations (or years).")] = 100,
@@ -67,7 +67,7 @@ def get_overview_edge(
     issuer: Issuer = None,
     year_from: YearFrom = None,
     year_to: YearTo = None,
-    relation: Relation = None,
+    relation: Relation = "implements",
     method: Methods = None,
 ) -> OverviewEdgeDetail:
     return kb.overview_edge(
