@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from policykg.api.errors import KnowledgeBaseError
 from policykg.search.encoders import DEFAULT_MODEL
+from policykg.search.local_index import COMPRESS_ABOVE
 from policykg.search.milvus import DEFAULT_COLLECTION
 from policykg.search.ranking import FusionWeights
 from policykg.search.semantic_links import DEFAULT_THRESHOLD
@@ -25,6 +26,7 @@ from policykg.search.semantic_links import DEFAULT_THRESHOLD
 CONFIG_FILE = "policykg.toml"
 DEFAULT_DATA_DIR = "policykg-data"
 Engine = Literal["local", "ray"]
+IndexKind = Literal["auto", "flat", "hnsw", "ivf-sq8"]
 
 
 @dataclass
@@ -46,7 +48,9 @@ class VectorsConfig:
     url: str | None = None
     collection: str = DEFAULT_COLLECTION
     token: str | None = None
-    index_kind: str = "auto"  # faiss: auto | flat | hnsw
+    index_kind: IndexKind = "auto"  # faiss: auto | flat | hnsw | ivf-sq8
+    compress_above: int = COMPRESS_ABOVE  # auto: exact (flat) up to this many passages, ivf-sq8 (~1/4 the memory) beyond
+    nprobe: int = 0  # ivf-sq8: inverted lists visited per query (0: a sixteenth of them, at least 32)
 
 
 @dataclass
@@ -55,6 +59,7 @@ class KeywordsConfig:
 
     k1: float = 1.2
     b: float = 0.75
+    on_disk: bool = True  # bm25s: the score matrix stays in its files, read by column per query (False: held in memory)
 
 
 @dataclass

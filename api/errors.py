@@ -5,18 +5,13 @@ The CLI prints them without a traceback; the HTTP app maps them once, by excepti
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from policykg.graph.export import ExportError
 from policykg.graph.model import InvalidChoice
-from policykg.graph.sparql import SparqlRefused, SparqlTimeout
-from policykg.graph.sparql_server import GraphServerError
 from policykg.graph.store import StoreError
 from policykg.ingest.metadata import ManifestError
-from policykg.ingest.ray_engine import RayUnavailable
-from policykg.search.across_years import SeriesError
-from policykg.search.milvus import VectorServerError
 
 
 class KnowledgeBaseError(Exception):
@@ -49,8 +44,28 @@ class BackendUnavailable(KnowledgeBaseError):
     status = 503
 
 
-# what the layers below raise, as the user sees it
-_USER_ERRORS = (ExportError, InvalidChoice, ManifestError, RayUnavailable, SparqlRefused, SparqlTimeout, StoreError)
+# What the layers below raise, as the user sees it: (module, class) → the facade's error. The modules are
+# not imported here (rdflib's SPARQL parser, networkx, Ray, pymilvus would load with every CLI command):
+# an exception can only be raised by a module that is loaded, so its class is looked up in sys.modules.
+_RAISED_AS: tuple[tuple[str, str, type[KnowledgeBaseError]], ...] = (
+    ("policykg.graph.sparql_server", "GraphServerError", BackendUnavailable),
+    ("policykg.search.milvus", "VectorServerError", BackendUnavailable),
+    ("policykg.search.across_years", "SeriesError", NotFound),
+    ("policykg.graph.export", "ExportError", KnowledgeBaseError),
+    ("policykg.graph.sparql", "SparqlRefused", KnowledgeBaseError),
+    ("policykg.graph.sparql", "SparqlTimeout", KnowledgeBaseError),
+    ("policykg.ingest.ray_engine", "RayUnavailable", KnowledgeBaseError),
+)
+_ALWAYS = (InvalidChoice, ManifestError, StoreError)
+
+
+def _facade_error(exc: Exception) -> type[KnowledgeBaseError] | None:
+    """The facade's error class for ``exc`` raised below it, else None."""
+    for module, name, error in _RAISED_AS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return error
+    return KnowledgeBaseError if isinstance(exc, _ALWAYS) else None
 
 
 @contextmanager
@@ -58,12 +73,13 @@ def translated(servers_hint: str = "") -> Iterator[None]:
     """Turn the errors of graph/, ingest/ and search/ into the facade's; ``servers_hint`` follows a server's error."""
     try:
         yield
-    except (GraphServerError, VectorServerError) as exc:
-        raise BackendUnavailable(f"{exc}{servers_hint}") from exc
-    except SeriesError as exc:
-        raise NotFound(str(exc)) from exc
-    except _USER_ERRORS as exc:
-        raise KnowledgeBaseError(str(exc)) from exc
+    except KnowledgeBaseError:
+        raise
+    except Exception as exc:
+        error = _facade_error(exc)
+        if error is None:
+            raise
+        raise error(f"{exc}{servers_hint}" if error is BackendUnavailable else str(exc)) from exc
 
 
 __all__ = ["BackendUnavailable", "IngestLocked", "InvalidParameter", "KnowledgeBaseError", "NotFound", "translated"]

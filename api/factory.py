@@ -10,20 +10,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from policykg.api.config import Config
 from policykg.api.errors import BackendUnavailable
 from policykg.graph.sparql import EmbeddedGraph, GraphBackend
-from policykg.graph.sparql_server import SparqlEndpoint, SparqlServerGraph
 from policykg.graph.store import SQLiteStore
-from policykg.ingest.engines import LocalEngine
-from policykg.ingest.pipeline import Engine
 from policykg.ingest.protocols import Encoder, Syncer
-from policykg.ingest.ray_engine import RayEngine
 from policykg.search.backends import KeywordSearch, VectorSearch
-from policykg.search.encoders import make_encoder
 from policykg.search.local_index import LocalIndex
-from policykg.search.milvus import MilvusIndex, VectorServerError
+
+if TYPE_CHECKING:
+    from policykg.ingest.pipeline import Engine
+    from policykg.search.milvus import MilvusIndex
+
+# servers, Ray and the encoder are imported only where configured or used: a serving process stays lean
 
 
 @dataclass
@@ -43,6 +44,8 @@ def make_backends(config: Config, store: SQLiteStore) -> Backends:
     graph: GraphBackend = embedded
     syncers: dict[str, Syncer] = {}
     if config.graph.url:
+        from policykg.graph.sparql_server import SparqlEndpoint, SparqlServerGraph
+
         server = SparqlServerGraph(
             SparqlEndpoint(
                 config.graph.url, config.graph.update_url, config.graph.auth, batch=config.graph.batch,
@@ -53,6 +56,8 @@ def make_backends(config: Config, store: SQLiteStore) -> Backends:
         graph = syncers["graph"] = server
     index: LocalIndex | MilvusIndex
     if config.vectors.url:
+        from policykg.search.milvus import MilvusIndex, VectorServerError
+
         try:
             index = MilvusIndex(config.vectors.url, config.vectors.collection, token=config.vectors.token)
         except VectorServerError as exc:
@@ -61,7 +66,8 @@ def make_backends(config: Config, store: SQLiteStore) -> Backends:
     else:
         index = LocalIndex(
             store, config.data_dir / "index", kind=config.vectors.index_kind, threads=config.threads,
-            k1=config.keywords.k1, b=config.keywords.b,
+            k1=config.keywords.k1, b=config.keywords.b, compress_above=config.vectors.compress_above,
+            nprobe=config.vectors.nprobe or None, bm25_on_disk=config.keywords.on_disk,
         )
     return Backends(graph, embedded, index, index, syncers)
 
@@ -69,7 +75,12 @@ def make_backends(config: Config, store: SQLiteStore) -> Backends:
 def make_engine(config: Config, encoder: Callable[[], Encoder]) -> Engine:
     """The ingest engine of ``config``: here with ``encoder``, or on Ray (each actor loads the model)."""
     if config.ingest.engine == "ray":
+        from policykg.ingest.ray_engine import RayEngine
+        from policykg.search.encoders import make_encoder
+
         return RayEngine(functools.partial(make_encoder, config.model), address=config.ingest.address, threads=config.threads)
+    from policykg.ingest.engines import LocalEngine
+
     return LocalEngine(encoder)
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import functools
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
-from rdflib import Graph
+from typing import TYPE_CHECKING, Any
 
 from policykg.api import resolve
 from policykg.api.analyses import Analyses
@@ -25,21 +23,23 @@ from policykg.api.config import Config, Engine, load_config
 from policykg.api.errors import IngestLocked, KnowledgeBaseError, translated
 from policykg.api.factory import make_backends, make_engine
 from policykg.graph import readmodels as rm
-from policykg.graph.export import write_graphml, write_rdf
 from policykg.graph.model import DocType, check_choice
-from policykg.graph.networkx_view import build_graph
 from policykg.graph.store import SQLiteStore
 from policykg.ingest import pipeline
 from policykg.ingest.metadata import Metadata, read_manifest
 from policykg.ingest.pipeline import DocumentStep, IngestReport, Progress
 from policykg.ingest.protocols import Encoder, Linker
-from policykg.search.encoders import load_encoder
 from policykg.search.filters import Filters
 from policykg.search.ranking import Mode
 from policykg.search.searcher import Hit, Searcher
 from policykg.search.semantic_links import semantic_links
 from policykg.search.tokenize import Tokenizer
 
+if TYPE_CHECKING:  # networkx and rdflib load only for the graph views that return them
+    import networkx as nx
+    from rdflib import Graph
+
+WARM_QUERY = "科技成果转化"
 SERVER_HINT = " (the store is intact; rerun `policykg sync` when the server is back)"
 
 
@@ -57,6 +57,7 @@ class KnowledgeBase(Analyses):
         with translated():
             self.store = SQLiteStore(self.data_dir / "policykg.sqlite", full_paths=self.config.server.full_paths)
         self._encoder = encoder
+        self._encoder_lock = threading.Lock()
         self.components = make_backends(self.config, self.store)
         self.searcher = Searcher(
             self.store, self.components.vectors, self.components.keywords, self.encoder, weights=self.config.weights,
@@ -65,8 +66,19 @@ class KnowledgeBase(Analyses):
     def encoder(self) -> Encoder:
         """The embedding model, loaded at first use (once per process)."""
         if self._encoder is None:
-            self._encoder = load_encoder(self.config.model)
+            with self._encoder_lock:  # one load when a start-up thread and a first request ask at once
+                if self._encoder is None:
+                    from policykg.search.encoders import load_encoder
+
+                    self._encoder = load_encoder(self.config.model)
         return self._encoder
+
+    def warm(self) -> None:
+        """Load what the first search needs (indexes, the tokeniser's dictionary, the encoder) now rather
+        than in the first request: the HTTP app calls it at start-up."""
+        with translated():
+            self.searcher.search(WARM_QUERY, k=1)
+            self.encoder().encode_queries([WARM_QUERY])
 
     def backends(self) -> dict[str, str]:
         """Where each part lives: ``{"graph": "embedded" or a URL, "vectors": "faiss" or a server}``."""
@@ -161,11 +173,17 @@ class KnowledgeBase(Analyses):
     def regulation(self, name: str) -> rm.RegulationDetail:
         return resolve.found(self.store.regulation_detail(self.find_regulation(name).id), name)
 
-    def measures_for(self, regulation: str, *, year: int | None = None, methods: Sequence[str] | None = None) -> rm.RegulationMeasures:
-        """Which measures implement a regulation, each with every piece of evidence."""
+    def measures_for(
+        self, regulation: str, *, year: int | None = None, methods: Sequence[str] | None = None,
+        relations: Sequence[str] | None = ("implements",),
+    ) -> rm.RegulationMeasures:
+        """Which measures implement a regulation (or, with ``relations``, draft, revise or study it; ``None``:
+        every relation), each with every piece of evidence."""
         resolve.methods(methods)
+        resolve.relations(relations)
         reg = self.find_regulation(regulation)
-        return resolve.found(self.store.regulation_measures(reg.id, year=year, methods=methods), regulation)
+        found = self.store.regulation_measures(reg.id, year=year, methods=methods, relations=relations or None)
+        return resolve.found(found, regulation)
 
     def measure(self, measure_id: str) -> rm.MeasureDetail:
         return resolve.found(self.store.measure_detail(measure_id), measure_id, "measure")
@@ -214,6 +232,8 @@ class KnowledgeBase(Analyses):
     # ------------------------------------------------------------------ graph views
     def graph(self, *, year: int | None = None) -> nx.MultiDiGraph:
         """The whole knowledge graph as networkx (nodes typed, ``implements`` edges with evidence)."""
+        from policykg.graph.networkx_view import build_graph
+
         return build_graph(self.store, year=year)
 
     def rdf(self) -> Graph:
@@ -222,6 +242,8 @@ class KnowledgeBase(Analyses):
 
     def export(self, fmt: str, out: str | Path) -> int:
         """Write the graph as turtle, jsonld, nt or graphml; returns the number of triples or edges."""
+        from policykg.graph.export import write_graphml, write_rdf
+
         with translated():
             return write_graphml(self.graph(), Path(out)) if fmt == "graphml" else write_rdf(self.rdf(), fmt, Path(out))
 

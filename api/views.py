@@ -254,7 +254,7 @@ _VIZ_TEMPLATE = """<!doctype html>
       var d = e.data();
       var other = byId[d.source === n.id ? d.target : d.source];
       var p = add(info, "div", "");
-      add(p, "strong", (d.relation === "implements" ? "落实 " : d.relation === "responsible_for" ? "负责 " : d.relation + " ") + (other ? other.label : ""));
+      add(p, "strong", ({{implements: "落实 ", drafts: "起草 ", revises: "修订 ", studies: "学习宣传 ", responsible_for: "负责 "}}[d.relation] || d.relation + " ") + (other ? other.label : ""));
       if (d.method) add(p, "span", " [" + d.method + (d.article ? " " + d.article : "") + (d.score != null ? " " + Number(d.score).toFixed(2) : "") + "]", "muted");
       if (d.quote) add(p, "div", d.quote, "q");
     }});

@@ -4,13 +4,14 @@ top-k (latency, top-10 overlap, memory)."""
 from __future__ import annotations
 
 import gc
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from common import load_queries, log, percentiles, rss_mb, timed, trim
+from common import dir_mb, load_queries, log, percentiles, rss_mb, timed, trim
 
 SHARDS = 4
 
@@ -68,7 +69,25 @@ def _bench_bm25_single(ids: np.ndarray, lists: list[list[str]], qterms: list[lis
 
     rows = list(range(len(qterms)))
     single["query"] = timed(rows, run, warmup=3)
-    return single, [run(i).ids[:10].tolist() for i in rows]
+    top = [run(i).ids[:10].tolist() for i in rows]
+    # as a serving process holds it: read back from disk into memory, or left on disk and read by column (the default)
+    with tempfile.TemporaryDirectory(prefix="pkg-bm25-") as tmp:
+        index.save(Path(tmp))
+        single["disk_mb"] = dir_mb(Path(tmp))
+        index.retriever = bm = None  # the built index is freed: only the loaded one counts
+        for disk in (False, True):
+            trim()
+            rss2 = rss_mb()
+            loaded = BM25Index.load(Path(tmp), disk=disk)
+            answers: list[Any] = []
+            how = "disk" if disk else "memory"
+            single[f"loaded_{how}_query"] = timed(
+                rows, lambda i, ix=loaded: top_k(ix.scores(qterms[i]), ix.ids, depth), warmup=3, out=answers,  # type: ignore[misc]
+            )
+            single[f"loaded_{how}_rss_mb"] = rss_mb() - rss2
+            single[f"loaded_{how}_same_top10"] = all(a.ids[:10].tolist() == t for a, t in zip(answers, top, strict=True))
+            loaded = answers = None  # type: ignore[assignment]
+    return single, top
 
 
 def work_bm25(spec: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +123,8 @@ def work_bm25(spec: dict[str, Any]) -> dict[str, Any]:
     res["single"], top_single = _bench_bm25_single(ids, lists, qterms, depth)
     gc.collect()
     rows = list(range(len(queries)))
+    if not spec.get("shards", True):
+        return res
 
     log(f"  bm25s {SHARDS} shards ({n:,}) ...")
     rng = np.random.default_rng(11)
@@ -140,3 +161,26 @@ def work_bm25(spec: dict[str, Any]) -> dict[str, Any]:
     sharded["queries_with_hits"] = len(overlaps)
     res["sharded"] = sharded
     return res
+
+
+def main() -> None:
+    """Standalone: ``python bench/scale_bm25.py --store DIR --sizes 300000`` prints the figures of one bm25s index
+    (no shards): build, and the serving RSS with the score matrix in memory against left on disk."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--store", type=Path, required=True, help="a data directory with the corpus ingested (read only)")
+    ap.add_argument("--sizes", default="300000")
+    args = ap.parse_args()
+    for n in [int(x) for x in args.sizes.split(",") if x.strip()]:
+        res = work_bm25({"n": n, "store": str(args.store), "shards": False})
+        single = res["single"]
+        print(json.dumps({"n": n, "terms_per_passage": res["terms_per_passage"], **{k: v for k, v in single.items()}}, indent=1, default=str))
+        print(f"bm25s at {n:,}: build {single['build_s']:.1f} s; disk {single['disk_mb']:.0f} MB; serving RSS "
+              f"in memory {single['loaded_memory_rss_mb']:.0f} MB (p50 {single['loaded_memory_query']['p50_ms']:.1f} ms) vs on disk "
+              f"{single['loaded_disk_rss_mb']:.0f} MB (p50 {single['loaded_disk_query']['p50_ms']:.1f} ms); same top 10: {single['loaded_disk_same_top10']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,7 @@ from policykg.graph.store import SQLiteStore
 
 
 def build_graph(store: SQLiteStore, *, year: int | None = None, with_articles: bool = True, with_indicators: bool = True) -> nx.MultiDiGraph:
-    """Nodes keyed by id with ``type`` and ``label``; edges with ``relation`` (and evidence on ``implements``)."""
+    """Nodes keyed by id with ``type`` and ``label``; edges with ``relation`` (and evidence on a link: ``implements``, ``drafts``, ``revises``, ``studies``)."""
     g = nx.MultiDiGraph()
     with store.snapshot():
         for d in store.documents():
@@ -50,11 +50,11 @@ def build_graph(store: SQLiteStore, *, year: int | None = None, with_articles: b
                 continue
             ev = link.evidence
             attrs: dict[str, Any] = {
-                "relation": "implements", "method": ev.method, "quote": ev.quote, "start": ev.start, "end": ev.end,
+                "relation": link.relation, "method": ev.method, "quote": ev.quote, "start": ev.start, "end": ev.end,
                 "score": ev.score, "article": ev.article or "",
             }
             g.add_edge(link.measure_id, link.regulation_id, **attrs)
-            if link.article_id and link.article_id in g:
+            if link.article_id and link.article_id in g and link.relation == "implements":
                 g.add_edge(link.measure_id, link.article_id, relation="implements_article", method=ev.method)
         if with_indicators:
             for i in store.indicators():

@@ -19,11 +19,14 @@ def measures(
     regulation: Annotated[str, typer.Option(help="Canonical name or any alias: 实验动物管理条例, 《条例》's full name …")],
     year: Annotated[int | None, typer.Option(help="Only measures of this year.")] = None,
     method: Annotated[list[str] | None, typer.Option(help="citation, alias, topic, semantic (repeatable).")] = None,
+    relation: Annotated[list[str] | None, typer.Option(
+        help="implements (default), drafts, revises, studies (repeatable); 'any' for every relation.")] = None,
     data: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Which measures implement a regulation, with their evidence."""
-    if (result := _answer(data, as_json, "measures_for", regulation, year=year, methods=method)) is None:
+    """Which measures implement a regulation (or draft, revise, study it), with their evidence."""
+    relations = None if relation and "any" in relation else (relation or ["implements"])
+    if (result := _answer(data, as_json, "measures_for", regulation, year=year, methods=method, relations=relations)) is None:
         return
     reg = result.regulation
     out.print(f"[bold]{reg.name}[/bold] ({reg.kind}) aliases: {', '.join(reg.aliases) or '-'}", highlight=False)
@@ -31,7 +34,8 @@ def measures(
         out.print("no measures linked")
     for m in result.measures:
         units = "、".join(u.name for u in m.units)
-        out.print(f"\n[bold]{m.title}[/bold] · {m.year} {m.status} · {m.document.title} · {units}", highlight=False)
+        did = "" if m.relations == ["implements"] else f" · {'/'.join(m.relations)}"
+        out.print(f"\n[bold]{m.title}[/bold] · {m.year} {m.status} · {m.document.title} · {units}{did}", highlight=False)
         for e in m.evidence:
             art = f" {e.article}" if e.article else ""
             out.print(f"  [{e.method}{art} {e.score:.2f}] [{e.start}, {e.end}) {e.quote}", highlight=False, markup=False)

@@ -8,7 +8,8 @@ parameters are 422 without echoing the input; anything unexpected is a logged 50
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -16,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from policykg.api.errors import KnowledgeBaseError
 from policykg.api.http.routers import ROUTERS
@@ -38,9 +40,21 @@ def create_app(
     api_key: str | None = None,
     max_upload_bytes: int = 50 * MB,
     cors_origins: list[str] | None = None,
+    warm: bool = True,
 ) -> FastAPI:
-    """The API and web page over ``kb``. Uploads need ``api_key``; CORS is closed unless origins are given."""
+    """The API and web page over ``kb``. Uploads need ``api_key``; CORS is closed unless origins are given.
+
+    With ``warm``, start-up loads the indexes, the tokeniser and the encoder before the first request.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm:
+            await run_in_threadpool(_warm, kb)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="policykg",
         version=api_version(),
         description="Knowledge graph and hybrid semantic search over Chinese government reports and regulations. "
@@ -55,6 +69,14 @@ def create_app(
     _add_headers(app, cors_origins)
     _add_page(app)
     return app
+
+
+def _warm(kb: KnowledgeBase) -> None:
+    """Warm the knowledge base; a failure is logged and left to the first request to report."""
+    try:
+        kb.warm()
+    except Exception as exc:
+        log.warning("warm-up failed (%s: %s); the first request will load what it needs", type(exc).__name__, exc)
 
 
 def _json_error(status: int, detail: Any) -> JSONResponse:

@@ -339,7 +339,7 @@
     const edges = node.connectedEdges().map((e) => e.data());
     for (const d of edges) {
       const other = cy.getElementById(d.source === n.id ? d.target : d.source).data();
-      const rel = d.relation === "implements" ? "落实" : d.relation === "responsible_for" ? "负责" : d.relation === "sub_unit_of" ? "隶属" : d.relation;
+      const rel = { implements: "落实", drafts: "起草", revises: "修订", studies: "学习宣传", responsible_for: "负责", sub_unit_of: "隶属" }[d.relation] || d.relation;
       const measureId = n.type === "measure" ? n.id : other && other.type === "measure" ? other.id : null;
       const docId = measureId ? cy.getElementById(measureId).data("doc_id") : null;
       info.append(h("div", { class: "evidence" },

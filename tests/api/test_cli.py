@@ -28,7 +28,15 @@ def test_measures_json_shape(founding_kb: KnowledgeBase) -> None:
     assert set(m) >= {"id", "title", "text", "year", "status", "document", "section", "units", "evidence"}
     assert set(m["document"]) >= {"id", "title", "path"}
     assert set(m["evidence"][0]) >= {"method", "quote", "start", "end", "article", "score"}
-    assert {x["title"] for x in data["measures"]} >= {"提升行政执法满意度", "依法履行行政执法职责"}
+    assert {x["title"] for x in data["measures"]} >= {"着力加强公正监管", "依法履行行政执法职责"}
+    assert all(x["relations"] == ["implements"] for x in data["measures"])
+    # 执法人员就《…》《实验动物管理条例》等法律法规开展普法宣传: studies, shown with --relation studies (or any)
+    code, out, _ = _run("measures", "--regulation", "实验动物管理条例", "--relation", "studies", "--json", "--data", str(founding_kb.data_dir))
+    assert code == 0 and [x["title"] for x in json.loads(out)["measures"]] == ["提升行政执法满意度"]
+    code, out, _ = _run("measures", "--regulation", "实验动物管理条例", "--relation", "any", "--data", str(founding_kb.data_dir))
+    assert code == 0 and "提升行政执法满意度" in out and "studies" in out
+    code, _, err = _run("measures", "--regulation", "实验动物管理条例", "--relation", "cites", "--data", str(founding_kb.data_dir))
+    assert code == 1 and "relation" in err and "Traceback" not in err
 
 
 def test_listing_commands(founding_kb: KnowledgeBase) -> None:
@@ -36,7 +44,7 @@ def test_listing_commands(founding_kb: KnowledgeBase) -> None:
     code, out, _ = _run("regulations", "--json", "--data", data)
     assert code == 0 and any(r["name"] == "实验动物管理条例" for r in json.loads(out))
     code, out, _ = _run("units", "--json", "--data", data)
-    assert code == 0 and any(u["name"] == "局党委" for u in json.loads(out))
+    assert code == 0 and any(u["name"] == "天津市科学技术局党委" and "局党委" in u["aliases"] for u in json.loads(out))
     code, out, _ = _run("unit", "局党委", "--json", "--data", data)
     assert code == 0 and json.loads(out)["parent"]["name"] == "天津市科学技术局"
     doc_id = next(d.id for d in founding_kb.documents() if d.doc_type == "report")

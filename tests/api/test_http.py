@@ -155,14 +155,19 @@ def test_regulation_measures_with_evidence(client: TestClient) -> None:
     body = client.get(f"/regulations/{REG}/measures").json()
     assert body["regulation"]["name"] == REG
     titles = {m["title"] for m in body["measures"]}
-    assert {"提升行政执法满意度", "依法履行行政执法职责"} <= titles
+    assert {"着力加强公正监管", "依法履行行政执法职责"} <= titles and "提升行政执法满意度" not in titles
+    studied = client.get(f"/regulations/{REG}/measures", params={"relation": "studies"}).json()["measures"]
+    assert [m["title"] for m in studied] == ["提升行政执法满意度"] and studied[0]["relations"] == ["studies"]
+    every = client.get(f"/regulations/{REG}/measures", params={"relation": ["implements", "studies"]}).json()["measures"]
+    assert {m["title"] for m in every} == titles | {"提升行政执法满意度"}
+    assert client.get(f"/regulations/{REG}/measures", params={"relation": "cites"}).status_code == 422
     m = body["measures"][0]
     assert m["units"] and m["document"]["id"]
     text = client.get(f"/documents/{m['document']['id']}").json()["text"]
     for e in m["evidence"]:
         assert e["method"] in ("citation", "alias", "topic", "semantic")
         assert text[e["start"]: e["end"]] == e["quote"]
-    cited = client.get(f"/regulations/{REG}/measures", params={"method": "citation"}).json()["measures"]
+    cited = client.get(f"/regulations/{REG}/measures", params={"method": "citation", "relation": "studies"}).json()["measures"]
     assert cited and all(e["method"] == "citation" for x in cited for e in x["evidence"])
     assert client.get(f"/regulations/{REG}/measures", params={"year": 2023}).json()["measures"]
     assert client.get(f"/regulations/{REG}/measures", params={"year": 2001}).json()["measures"] == []
@@ -224,7 +229,9 @@ def test_graph_center_and_filters(client: TestClient) -> None:
     assert len(deeper["nodes"]) > len(around["nodes"])
     by_reg = client.get("/graph", params={"regulation": REG}).json()
     measures = {n["id"] for n in by_reg["nodes"] if n["type"] == "measure"}
-    assert measures == {m["id"] for m in client.get(f"/regulations/{REG}/measures").json()["measures"]}
+    every = {"relation": ["implements", "drafts", "revises", "studies"]}  # the picture draws every relation, labelled
+    assert measures == {m["id"] for m in client.get(f"/regulations/{REG}/measures", params=every).json()["measures"]}
+    assert {e["relation"] for e in by_reg["edges"]} >= {"implements", "studies"}
     unit = max(client.get("/units").json(), key=lambda u: u["measures"])
     by_unit = client.get("/graph", params={"unit": unit["name"], "year": 2023}).json()
     assert any(n["id"] == unit["id"] for n in by_unit["nodes"])

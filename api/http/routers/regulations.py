@@ -9,7 +9,7 @@ from fastapi import Path as PathParam
 
 from policykg.api.http.deps import KB
 from policykg.api.http.schemas import NOT_FOUND, ErrorOut
-from policykg.graph.model import LinkMethod
+from policykg.graph.model import LinkMethod, LinkRelation
 from policykg.graph.readmodels import Coverage, RegulationDetail, RegulationMeasures, RegulationSummary
 
 router = APIRouter(prefix="/regulations", tags=["regulations"], responses=NOT_FOUND)
@@ -26,14 +26,16 @@ def get_regulation(kb: KB, reg_id: RegId) -> RegulationDetail:
     return kb.regulation(reg_id)
 
 
-@router.get("/{reg_id}/measures", summary="Measures implementing a regulation, with evidence")
+@router.get("/{reg_id}/measures", summary="Measures implementing a regulation (or drafting, revising, studying it), with evidence")
 def get_regulation_measures(
     kb: KB,
     reg_id: RegId,
     year: Annotated[int | None, Query(ge=1900, le=2200, description="Only measures of this year.")] = None,
     method: Annotated[list[LinkMethod] | None, Query(description="Link methods (repeatable).")] = None,
+    relation: Annotated[list[LinkRelation] | None, Query(
+        description="What the measures did with it (repeatable): implements (default), drafts, revises, studies.")] = None,
 ) -> RegulationMeasures:
-    return kb.measures_for(reg_id, year=year, methods=method)
+    return kb.measures_for(reg_id, year=year, methods=method, relations=relation or ("implements",))
 
 
 @router.get(
