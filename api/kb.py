@@ -161,10 +161,13 @@ class KnowledgeBase(Analyses):
         with translated():
             return self.searcher.search_many(batch)
 
-    def timeline(self, query: str, *, per_year: int = 3, issuer: str | None = None, mode: Mode = "hybrid") -> dict[int, list[Hit]]:
-        """For each year of the reports in the store, the best passages on ``query``."""
+    def timeline(
+        self, query: str, *, per_year: int = 3, issuer: str | None = None, mode: Mode = "hybrid", keep_empty: bool = False,
+    ) -> dict[int, list[Hit]]:
+        """For each year of the reports in the store, the best passages on ``query``. A year with nothing on the
+        topic is left out (``keep_empty``: it maps to ``[]``) rather than shown with its least-bad passage."""
         with translated():
-            return self.searcher.timeline(query, per_year=per_year, filters=Filters(issuer=issuer), mode=mode)
+            return self.searcher.timeline(query, per_year=per_year, filters=Filters(issuer=issuer), mode=mode, keep_empty=keep_empty)
 
     # ------------------------------------------------------------------ graph reads
     def regulations(self) -> list[rm.RegulationSummary]:

@@ -1,67 +1,353 @@
-"""Recall@10 and MRR@10 of bm25, dense and hybrid search on bench/data/queries.jsonl.
+"""Recall@10 and MRR@10 of search on the labelled sets, with an ablation table and two peers.
 
-    python bench/search_quality.py --data policykg-data            # the three modes
-    python bench/search_quality.py --data policykg-data --sweep    # fusion weights grid
+    python bench/search_quality.py --data policykg-data              # the table (README "Quality")
+    python bench/search_quality.py --data policykg-data --no-txtai   # without the txtai peer
+    python bench/search_quality.py --data policykg-data --sweep      # RRF weights grid (the old fusion)
 
 The store must hold the corpus: `policykg ingest --manifest ../shared/corpus/manifest.csv`.
+
+Sets: **stard-dev**, the 459 STARD questions of ../shared/corpus/eval/stard-minfadian-dev.json (labels:
+民法典 articles; searched over every regulation of the store, ``type=regulation``), and
+bench/data/queries.jsonl split into **own-lay** (questions answered by articles) and **own-reports**
+(topics, paraphrases and keywords over the work reports of many years; its cross-year part).
+
+Rows: ``bm25``, ``dense``, ``hybrid`` (RRF, as before this table: every technique off), each technique
+switched on alone, all of them together (the shipped defaults, FusionWeights()), and two peers on the same
+passages and vectors in the same process: rank-bm25 over jieba words + flat faiss fused by RRF (k=60),
+and txtai's default hybrid index (its BM25 and its fusion, our vectors through an external transform).
+Weights are chosen by 5-fold cross-validation over the pooled queries (STARD and own set); the
+``(CV)`` rows are held-out figures: each query scored with the weights chosen on the four other folds.
+Query vectors are cached in /tmp (``--cache``), so a second run encodes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from policykg.api.kb import KnowledgeBase
-from policykg.search.evaluation import Judge, load_queries, score
+from policykg.search.evaluation import Judge, Judged, load_queries, load_stard, per_query
 from policykg.search.filters import Filters
-from policykg.search.ranking import Mode
-from policykg.search.searcher import Searcher
+from policykg.search.query import query_kind
+from policykg.search.ranking import FusionWeights, Mode
+from policykg.search.searcher import Hit, Searcher
 
-from common import QUERIES_FILE, QueryVectors
+from common import QUERIES_FILE
+
+STARD_FILE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "eval" / "stard-minfadian-dev.json"
+SHARES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # dense share of score fusion
+RERANKS = (0.0, 0.1, 0.2, 0.3)  # weight of the second stage's coverage
+FOLDS = 5
+
+Metrics = np.ndarray  # (n_queries, 2): recall@10, reciprocal rank@10
+
+
+@dataclass
+class LabelledSet:
+    name: str
+    queries: list[Judged]
+    filters: Filters
+
+
+class CachedVectors:
+    """Query vectors kept in an .npz in /tmp (keyed by the model and the text), encoded only when missing."""
+
+    def __init__(self, encoder: Any, path: Path) -> None:
+        self.encoder = encoder
+        self.path = path
+        self.vectors: dict[str, np.ndarray] = {}
+        if path.exists():
+            with np.load(path) as z:
+                texts = [str(t) for t in z["texts"]]
+                self.vectors = dict(zip(texts, z["vectors"], strict=True))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+        if missing:
+            self.vectors.update(zip(missing, self.encoder.encode_queries(missing), strict=True))
+            texts_all = list(self.vectors)
+            np.savez(self.path, texts=np.array(texts_all), vectors=np.stack([self.vectors[t] for t in texts_all]))
+        return np.stack([self.vectors[t] for t in texts])
+
+    def encode_passages(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        return np.asarray(self.encoder.encode_passages(texts, batch_size=batch_size, show_progress=show_progress))
+
+
+def folds_of(n: int, seed: int = 13) -> np.ndarray:
+    """A fold number per query (seeded shuffle)."""
+    return np.random.default_rng(seed).permutation(np.arange(n) % FOLDS)
+
+
+def objective(m: Metrics) -> float:
+    return float(m[:, 0].mean() + m[:, 1].mean()) if len(m) else 0.0
+
+
+def cv_select(grid: dict[Any, Metrics], groups: list[np.ndarray], fold: np.ndarray) -> tuple[Metrics, dict[int, Any]]:
+    """Held-out metrics: for each fold, the grid point best on the other folds (each group of queries —
+    one per set — weighs the same in the objective). Returns the held-out rows and the choice per fold."""
+    keys = list(grid)
+    n = next(iter(grid.values())).shape[0]
+    out = np.zeros((n, 2))
+    chosen = {}
+    for f in range(FOLDS):
+        train = fold != f
+
+        def value(key: Any, train: np.ndarray = train) -> float:
+            return sum(objective(grid[key][g[train[g]]]) for g in groups if train[g].any())
+
+        best = max(keys, key=value)
+        chosen[f] = best
+        out[fold == f] = grid[best][fold == f]
+    return out, chosen
+
+
+def best_on_all(grid: dict[Any, Metrics], groups: list[np.ndarray]) -> Any:
+    return max(grid, key=lambda key: sum(objective(grid[key][g]) for g in groups))
+
+
+class Runner:
+    """Runs a searcher with given weights over the pooled sets and returns per-query metrics."""
+
+    def __init__(self, kb: KnowledgeBase, sets: list[LabelledSet], vectors: CachedVectors) -> None:
+        self.kb = kb
+        self.sets = sets
+        self.judge = Judge(kb.documents(), lambda d: kb.document(d).text)
+        self.searcher = Searcher(kb.store, kb.searcher.vectors, kb.searcher.keywords, lambda: vectors)
+        self.queries = [q for s in sets for q in s.queries]
+        self.filters = [s.filters for s in sets for _ in s.queries]
+        offsets = np.cumsum([0] + [len(s.queries) for s in sets])
+        self.groups = [np.arange(offsets[i], offsets[i + 1]) for i in range(len(sets))]
+
+    def run(self, weights: FusionWeights, mode: Mode = "hybrid") -> Metrics:
+        self.searcher.weights = weights
+        results = self.searcher.search_many([(q.q, 10, f, mode) for q, f in zip(self.queries, self.filters, strict=True)])
+        return self.metrics(results)
+
+    def metrics(self, results: list[list[Hit]]) -> Metrics:
+        return np.array(per_query(self.queries, results, self.judge), dtype=np.float64).reshape(-1, 2)
+
+
+def hits_from_ids(kb: KnowledgeBase, ids: Sequence[int]) -> list[Hit]:
+    """Bare hits for passage ids (what the judge needs: document, article, span)."""
+    passages = {p.id: p for p in kb.store.passages(list(ids))}
+    out = []
+    for pid in ids:
+        p = passages.get(pid)
+        if p is not None:
+            out.append(Hit(p.doc_id, "", None, None, "", p.section, p.article, p.text, p.start, p.end, 0.0, pid))
+    return out
+
+
+def peer_rank_bm25_faiss(kb: KnowledgeBase, runner: Runner, vectors: CachedVectors) -> Metrics:
+    """rank-bm25 (BM25Okapi over jieba.lcut of the embedded text) + flat faiss, RRF k=60 over the top 100 each."""
+    import faiss
+    import jieba
+    from rank_bm25 import BM25Okapi
+
+    store = kb.store
+    dim = store.vector_dim() or 384
+    ids, vecs = store.passage_vectors(dim)
+    texts = dict(store.passage_embed_texts())
+    bm25 = BM25Okapi([[w for w in jieba.lcut(texts[int(i)]) if w.strip()] for i in ids])
+    index = faiss.IndexFlatIP(vecs.shape[1])
+    index.add(np.ascontiguousarray(vecs, dtype=np.float32))
+    catalog = kb.searcher.catalog
+    pos = {int(p): i for i, p in enumerate(catalog.ids)}
+    order = np.array([pos[int(i)] for i in ids])
+    results = []
+    qv = vectors.encode_queries([q.q for q in runner.queries])
+    for i, (q, f) in enumerate(zip(runner.queries, runner.filters, strict=True)):
+        mask = catalog.mask(f)
+        allowed = np.ones(len(ids), bool) if mask is None else mask[order]
+        s_bm = np.asarray(bm25.get_scores([w for w in jieba.lcut(q.q) if w.strip()]))
+        s_bm = np.where(allowed, s_bm, -np.inf)
+        s_de = (vecs @ qv[i]).astype(np.float64)
+        s_de = np.where(allowed, s_de, -np.inf)
+        fused: dict[int, float] = {}
+        for s in (s_bm, s_de):
+            top = np.argsort(-s, kind="stable")[:100]
+            for rank, j in enumerate(top):
+                if np.isfinite(s[j]):
+                    fused[int(ids[j])] = fused.get(int(ids[j]), 0.0) + 1 / (60 + rank + 1)
+        best = [pid for pid, _ in sorted(fused.items(), key=lambda kv: -kv[1])[:10]]
+        results.append(hits_from_ids(kb, best))
+    return runner.metrics(results)
+
+
+def peer_txtai(kb: KnowledgeBase, runner: Runner, vectors: CachedVectors) -> Metrics | None:
+    """txtai's default hybrid index (hybrid=True: its BM25 and its score fusion) over the same passages,
+    our stored passage vectors and query vectors through an external transform; one index per filter."""
+    try:
+        from txtai import Embeddings
+    except ImportError:
+        return None
+    store = kb.store
+    dim = store.vector_dim() or 384
+    ids, vecs = store.passage_vectors(dim)
+    texts = dict(store.passage_embed_texts())
+    lookup: dict[str, np.ndarray] = {}
+    for pid, v in zip(ids.tolist(), vecs, strict=True):
+        lookup.setdefault(texts[pid], v)
+    qv = vectors.encode_queries([q.q for q in runner.queries])
+    for q, v in zip(runner.queries, qv, strict=True):
+        lookup[q.q] = v
+
+    def transform(batch: list[Any]) -> np.ndarray:
+        return np.stack([lookup[t if isinstance(t, str) else t[1]] for t in batch])
+
+    catalog = kb.searcher.catalog
+    indexes: dict[Filters, Any] = {}
+    results = []
+    for q, f in zip(runner.queries, runner.filters, strict=True):
+        if f not in indexes:
+            allowed = catalog.allowed(f)
+            keep = set(ids.tolist()) if allowed is None else set(allowed.tolist())
+            emb = Embeddings(method="external", transform=transform, hybrid=True, content=False, dimensions=vecs.shape[1])
+            emb.index([(pid, texts[pid], None) for pid in ids.tolist() if pid in keep])
+            indexes[f] = emb
+        found = indexes[f].search(q.q, 10)
+        results.append(hits_from_ids(kb, [int(r[0]) for r in found]))
+    return runner.metrics(results)
+
+
+def print_row(name: str, m: Metrics, runner: Runner, extra: str = "") -> None:
+    cells = []
+    for g in runner.groups:
+        sub = m[g]
+        cells.append(f"{sub[:, 0].mean():6.3f} {sub[:, 1].mean():6.3f}")
+    print(f"{name:34} " + "  ".join(cells) + (f"  {extra}" if extra else ""))
+
+
+def second_stage_ms(runner: Runner, weights: FusionWeights) -> float:
+    """Extra time per query of the second stage (ranking with it minus without it), in ms."""
+    s = runner.searcher
+    qv = s._encoder().encode_queries([q.q for q in runner.queries])
+
+    def ranking(w: FusionWeights) -> float:
+        s.weights = w
+        t = time.perf_counter()
+        for i, (q, f) in enumerate(zip(runner.queries, runner.filters, strict=True)):
+            s._rank(q.q, "hybrid", f, w.depth, qv[i: i + 1])
+        return (time.perf_counter() - t) / len(runner.queries) * 1000
+
+    on = replace(weights, rerank_question=max(weights.rerank_question, weights.rerank_topic))
+    on = replace(on, rerank_topic=on.rerank_question)
+    off = replace(weights, rerank_question=0.0, rerank_topic=0.0)
+    ranking(on)  # warm
+    return min(ranking(on) for _ in range(2)) - min(ranking(off) for _ in range(2))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("policykg-data"))
     ap.add_argument("--queries", type=Path, default=QUERIES_FILE)
-    ap.add_argument("--sweep", action="store_true", help="grid over fusion weights")
+    ap.add_argument("--stard", type=Path, default=STARD_FILE)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp"), help="directory of the query-vector cache")
+    ap.add_argument("--no-txtai", action="store_true", help="skip the txtai peer")
+    ap.add_argument("--sweep", action="store_true", help="grid over the RRF weights")
     args = ap.parse_args()
     kb = KnowledgeBase(args.data)
-    queries = load_queries(args.queries)
-    judge = Judge(kb.documents(), lambda d: kb.document(d).text)
+    own = load_queries(args.queries)
+    sets = [
+        LabelledSet("stard-dev", load_stard(args.stard) if args.stard.exists() else [], Filters(doc_type="regulation")),
+        LabelledSet("own-lay", [q for q in own if q.kind == "lay"], Filters()),
+        LabelledSet("own-reports", [q for q in own if q.kind != "lay"], Filters()),
+    ]
+    sets = [s for s in sets if s.queries]
     kb.searcher.refresh()
-    encoder = kb.encoder()
     t = time.perf_counter()
-    qvecs = QueryVectors(encoder, [q.q for q in queries])  # encoded once for every mode and weight
-    enc = time.perf_counter() - t
-    print(f"{len(queries)} queries, encoded in {enc:.1f} s")
-    searcher = Searcher(kb.store, kb.searcher.vectors, kb.searcher.keywords, lambda: qvecs, weights=kb.searcher.weights)
+    encoder = kb.encoder()
+    model_key = hashlib.sha1(repr(type(encoder)).encode() + str(getattr(encoder, "name", "")).encode()).hexdigest()[:8]
+    vectors = CachedVectors(encoder, args.cache / f"policykg-qvecs-{model_key}.npz")
+    runner = Runner(kb, sets, vectors)
+    vectors.encode_queries([q.q for q in runner.queries])
+    print(f"{len(runner.queries)} queries ({', '.join(f'{s.name} {len(s.queries)}' for s in sets)}), "
+          f"vectors ready in {time.perf_counter() - t:.1f} s")
+    kinds = np.array([query_kind(q.q) for q in runner.queries])
+    print(f"question-like: {int((kinds == 'question').sum())}, topic phrases: {int((kinds == 'topic').sum())}\n")
+    fold = folds_of(len(runner.queries))
+    print(f"{'R@10 MRR@10':34} " + "  ".join(f"{s.name:>13}" for s in sets))
 
-    def run(mode: Mode) -> dict[str, float]:
-        return score(queries, searcher.search_many([(q.q, 10, Filters(), mode) for q in queries]), judge)
+    off = FusionWeights(  # the ranking before this table: RRF, every technique off
+        fusion="rrf", strip_scaffolding=False, expand_terms=False, drop_headings=False, rerank_question=0.0, rerank_topic=0.0,
+        year_diversity=0.0,
+    )
+    for mode in ("bm25", "dense", "hybrid"):
+        print_row(mode, runner.run(off, mode), runner)  # type: ignore[arg-type]
 
-    print(f"{'mode':8} {'R@10':>6} {'MRR@10':>7}")
-    modes: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
-    for mode in modes:
-        m = run(mode)
-        print(f"{mode:8} {m['recall@10']:6.3f} {m['mrr@10']:7.3f}")
-    by_kind: dict[str, list[int]] = {}
-    for i, q in enumerate(queries):
-        by_kind.setdefault(q.kind, []).append(i)
+    # score fusion: one grid over the dense share, chosen per query kind by CV
+    share_grid = {s: runner.run(replace(off, fusion="score", dense_question=s, dense_topic=s)) for s in SHARES}
+
+    def by_kind(grid: dict[Any, Metrics]) -> tuple[Metrics, str]:
+        held = np.zeros((len(kinds), 2))
+        notes = []
+        for kind in ("question", "topic"):
+            idx = np.flatnonzero(kinds == kind)
+            sub = {k: v[idx] for k, v in grid.items()}
+            groups = [np.flatnonzero(np.isin(idx, g)) for g in runner.groups]
+            h, chosen = cv_select(sub, [g for g in groups if len(g)], fold[idx])
+            held[idx] = h
+            notes.append(f"{kind} {sorted(set(chosen.values()))}")
+        return held, "chosen per fold: " + "; ".join(notes)
+
+    held, note = by_kind(share_grid)
+    print_row("+ score fusion by kind (CV)", held, runner, note)
+    for name, w in (
+        ("+ question scaffolding removed", replace(off, strip_scaffolding=True)),
+        ("+ colloquial→statutory terms", replace(off, expand_terms=True)),
+        ("+ heading-only passages dropped", replace(off, drop_headings=True)),
+    ):
+        print_row(name, runner.run(w), runner)
+    rr_grid = {r: runner.run(replace(off, rerank_question=r, rerank_topic=r)) for r in RERANKS}
+    held, chosen = cv_select(rr_grid, runner.groups, fold)
+    print_row("+ second stage: coverage (CV)", held, runner, f"chosen per fold: {sorted(set(chosen.values()))}")
+    for yd in (0.05, 0.1):
+        print_row(f"+ year diversity {yd}", runner.run(replace(off, year_diversity=yd)), runner)
+
+    # all together: scaffolding, terms, headings on; share × rerank by CV
+    on = replace(off, strip_scaffolding=True, expand_terms=True, drop_headings=True, fusion="score")
+    all_grid = {
+        (s, r): runner.run(replace(on, dense_question=s, dense_topic=s, rerank_question=r, rerank_topic=r))
+        for s, r in itertools.product(SHARES, RERANKS)
+    }
+    held, note = by_kind(all_grid)
+    print_row("all together (CV)", held, runner, note)
+    defaults = FusionWeights()
+    print_row("all together, shipped defaults", runner.run(defaults), runner,
+              f"share q={defaults.dense_question} t={defaults.dense_topic}, "
+              f"rerank q={defaults.rerank_question} t={defaults.rerank_topic}, "
+              f"years={defaults.year_diversity}")
+    best = {kind: best_on_all({k: v[kinds == kind] for k, v in all_grid.items()},
+                              [np.flatnonzero(np.isin(np.flatnonzero(kinds == kind), g)) for g in runner.groups])
+            for kind in ("question", "topic")}
+    print(f"{'':34} best on all queries: question (share, rerank) = {best['question']}, topic = {best['topic']}")
+
+    print_row("peer: rank-bm25 (jieba) + faiss RRF", peer_rank_bm25_faiss(kb, runner, vectors), runner)
+    if not args.no_txtai:
+        m = peer_txtai(kb, runner, vectors)
+        if m is None:
+            print("peer: txtai not installed (pip install txtai)")
+        else:
+            print_row("peer: txtai default hybrid", m, runner)
+    if defaults.rerank_question > 0 or defaults.rerank_topic > 0:
+        print(f"\nsecond stage: {second_stage_ms(runner, defaults):.2f} ms per query (ranking with it on every query minus without)")
+
     if args.sweep:
-        base = searcher.weights
-        print("\nweights sweep (dense, bm25, rrf_k): R@10 MRR@10")
+        print("\nRRF weights sweep (dense, bm25, rrf_k): objective per set")
         rows = []
-        for wd, wb, rk in itertools.product((1.0,), (0.3, 0.5, 0.7, 1.0), (5, 10, 20, 60)):
-            searcher.weights = replace(base, dense=wd, bm25=wb, rrf_k=rk)
-            m = run("hybrid")
-            rows.append((m["recall@10"] + m["mrr@10"], wd, wb, rk, m))
-        for _, wd, wb, rk, m in sorted(rows, reverse=True, key=lambda r: r[0])[:10]:
-            print(f"  {wd:.1f} {wb:.1f} {rk:>3}: {m['recall@10']:.3f} {m['mrr@10']:.3f}")
-        searcher.weights = base
+        for wb, rk in itertools.product((0.3, 0.5, 0.7, 1.0), (5, 10, 20, 60)):
+            m = runner.run(replace(off, bm25=wb, rrf_k=rk))
+            rows.append((sum(objective(m[g]) for g in runner.groups), wb, rk, m))
+        for _, wb, rk, m in sorted(rows, reverse=True, key=lambda r: r[0])[:8]:
+            print_row(f"  1.0 {wb:.1f} {rk:>3}", m, runner)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,22 @@ from policykg.graph.model import Extraction, Passage, Regulation
 
 MAX_CHARS = 480
 SENTENCE_RE = re.compile(r"[^。！？；\n]*[。！？；]?")
+HEADING_RE = re.compile(r"^\s*(?:[一二三四五六七八九十百]+、|[（(][一二三四五六七八九十\d]+[）)]|\d+[.．、]|第[一二三四五六七八九十百千\d]+[章节编部分])")
+_CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def is_heading_only(text: str, section: str = "") -> bool:
+    """Whether a passage is only a heading (``（四）落实行政执法制度，深入推进严格规范公正文明执法``): the last
+    title of its section path, or a short numbered line without a sentence end, or a fragment of fewer
+    than four Chinese characters. Such a passage is never a search hit on its own."""
+    body = text.strip().rstrip("。")
+    if not body:
+        return True
+    if section and body == section.rsplit(" > ", 1)[-1].strip().rstrip("。"):
+        return True
+    if len(_CJK_RE.findall(body)) < 4:
+        return True
+    return len(body) <= 60 and bool(HEADING_RE.match(body)) and not re.search(r"[。！？；]", body)
 
 
 def _split(text: str, start: int, limit: int = MAX_CHARS) -> list[tuple[int, int]]:
@@ -35,12 +51,13 @@ def _split(text: str, start: int, limit: int = MAX_CHARS) -> list[tuple[int, int
 def report_passages(ex: Extraction) -> list[Passage]:
     """Paragraph-sized passages that never cross a section (a measure is usually one).
 
-    A heading line that holds only its title is joined to the paragraph that follows it.
+    A heading line that holds only its title is joined to the paragraph that follows it, also when that
+    paragraph opens a section of its own (then the passage stands in the deeper section); a heading is a
+    passage alone only at the end of the text.
     """
     doc = ex.document
     sections = sorted((s for s in ex.sections if s.level < 5), key=lambda s: (s.start, -s.end))
     title_only = {s.start for s in sections if doc.text[s.start: doc.text.find("\n", s.start)].rstrip("。").endswith(s.title)}
-    starts = {s.start for s in sections}
     passages: list[Passage] = []
     pending: int | None = None  # start of a title-only heading waiting for its paragraph
 
@@ -60,15 +77,12 @@ def report_passages(ex: Extraction) -> list[Passage]:
         if not raw.strip():
             continue
         head = 0
-        if pending is not None:
-            if line_start in starts:  # the next line opens a section of its own
-                flush()
-                pending = None
-            else:
-                head, pending = line_start - pending, None
         if line_start in title_only:
-            pending = line_start
+            if pending is None:  # a run of headings waits for the first paragraph after it
+                pending = line_start
             continue
+        if pending is not None:
+            head, pending = line_start - pending, None
         path = path_at(line_start)
         for i, (s, e) in enumerate(_split(raw, line_start)):
             if i == 0 and head:

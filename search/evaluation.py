@@ -66,9 +66,9 @@ class Judge:
         return off >= 0 and hit.start <= off < hit.end
 
 
-def score(queries: list[Judged], results: list[list[Hit]], judge: Judge, k: int = 10) -> dict[str, float]:
-    """Mean Recall@k (found / min(#relevant, k)) and MRR@k over the queries."""
-    recall = mrr = 0.0
+def per_query(queries: list[Judged], results: list[list[Hit]], judge: Judge, k: int = 10) -> list[tuple[float, float]]:
+    """(Recall@k, reciprocal rank@k) of each query: recall is found / min(#relevant, k)."""
+    out = []
     for q, hits in zip(queries, results, strict=True):
         found: set[int] = set()
         first = 0
@@ -77,7 +77,22 @@ def score(queries: list[Judged], results: list[list[Hit]], judge: Judge, k: int 
                 if i not in found and judge.matches(hit, item):
                     found.add(i)
                     first = first or rank
-        recall += len(found) / min(len(q.relevant), k)
-        mrr += 1.0 / first if first else 0.0
-    n = max(len(queries), 1)
-    return {f"recall@{k}": recall / n, f"mrr@{k}": mrr / n, "queries": float(len(queries))}
+        out.append((len(found) / min(len(q.relevant), k), 1.0 / first if first else 0.0))
+    return out
+
+
+def score(queries: list[Judged], results: list[list[Hit]], judge: Judge, k: int = 10) -> dict[str, float]:
+    """Mean Recall@k (found / min(#relevant, k)) and MRR@k over the queries."""
+    rows = per_query(queries, results, judge, k)
+    n = max(len(rows), 1)
+    return {f"recall@{k}": sum(r for r, _ in rows) / n, f"mrr@{k}": sum(m for _, m in rows) / n, "queries": float(len(rows))}
+
+
+def load_stard(path: Path, regulation_path: str = "regulations/minfadian.md") -> list[Judged]:
+    """The STARD questions of ``path`` (stard-minfadian-dev.json) as labelled queries: each labelled
+    ``中华人民共和国民法典第N条`` becomes the article 第N条 of ``regulation_path``."""
+    out = []
+    for d in json.loads(path.read_text(encoding="utf-8")):
+        items = [{"path": regulation_path, "article": name[name.rindex("第"):]} for name in d["match_name"]]
+        out.append(Judged(f"stard-{d['query_id']}", d["问题"], "lay", items))
+    return out

@@ -82,10 +82,12 @@ def timeline(
     data: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """For each year in the store, the best report passages on a topic."""
-    if (years := _answer(data, as_json, "timeline", query, per_year=per_year, issuer=issuer)) is None:
+    """For each year in the store, the best report passages on a topic; a year with nothing on it says so."""
+    if (years := _answer(data, as_json, "timeline", query, per_year=per_year, issuer=issuer, keep_empty=True)) is None:
         return
     for y, hits in years.items():
         out.print(f"[bold]{y}[/bold]")
+        if not hits:
+            out.print("  nothing on this topic", style="dim")
         for h in hits:
             out.print(f"  {h.score:.4f} {h.issuer or ''} · {h.text[:120]}", highlight=False)

@@ -51,7 +51,7 @@ class TimelineYear(BaseModel):
     """The best passages of one year."""
 
     year: int
-    best: float = Field(description="Best score that year.")
+    best: float | None = Field(description="Best score that year (null: nothing on the topic that year).")
     hits: list[Hit]
 
 

@@ -52,6 +52,14 @@ def test_listing_commands(founding_kb: KnowledgeBase) -> None:
     assert code == 0 and "现场检查40次" in out
 
 
+def test_timeline_says_when_a_year_has_nothing(founding_kb: KnowledgeBase) -> None:
+    data = str(founding_kb.data_dir)
+    code, out, _ = _run("timeline", "远洋渔业捕捞配额", "--data", data)
+    assert code == 0 and "2023" in out and "nothing on this topic" in out
+    code, out, _ = _run("timeline", "行政执法", "--data", data)
+    assert code == 0 and "2023" in out and "nothing on this topic" not in out
+
+
 def test_unknown_names_give_one_line_errors(founding_kb: KnowledgeBase, tmp_path: Path) -> None:
     code, _, err = _run("measures", "--regulation", "不存在的条例", "--data", str(founding_kb.data_dir))
     assert code == 1 and "no regulation named" in err and "Traceback" not in err

@@ -136,6 +136,10 @@ def test_timeline(client: TestClient) -> None:
     assert 1 <= len(y["hits"]) <= 2 and y["best"] == max(h["score"] for h in y["hits"])
     assert client.get("/timeline").status_code == 422
     assert client.get("/timeline", params={"q": "x", "per_year": 0}).status_code == 422
+    # a topic the report never touches: its year is left out, or listed with no hits and best null
+    assert client.get("/timeline", params={"q": "远洋渔业捕捞配额"}).json()["years"] == []
+    empty = client.get("/timeline", params={"q": "远洋渔业捕捞配额", "keep_empty": True}).json()["years"]
+    assert empty == [{"year": 2023, "best": None, "hits": []}]
 
 
 # ---------------------------------------------------------------- regulations, measures, units

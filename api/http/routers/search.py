@@ -48,11 +48,12 @@ def get_timeline(
     per_year: Annotated[int, Query(ge=1, le=20)] = 3,
     issuer: Annotated[str | None, Query(max_length=200)] = None,
     mode: Mode = "hybrid",
+    keep_empty: Annotated[bool, Query(description="List a year with nothing on the topic (no hits, best null).")] = False,
 ) -> TimelineOut:
     if not q.strip():
         raise HTTPException(422, "q must not be blank")
-    years = kb.timeline(q, per_year=per_year, issuer=issuer, mode=mode)
+    years = kb.timeline(q, per_year=per_year, issuer=issuer, mode=mode, keep_empty=keep_empty)
     return TimelineOut(
         query=q,
-        years=[TimelineYear(year=y, best=max(h.score for h in hits), hits=hits) for y, hits in sorted(years.items())],
+        years=[TimelineYear(year=y, best=max((h.score for h in hits), default=None), hits=hits) for y, hits in sorted(years.items())],
     )

@@ -1,0 +1,64 @@
+"""Query kind, question scaffolding removal and colloquial → statutory terms (fast: no model)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from policykg.search.query import keyword_query, query_kind, strip_scaffolding, years_named
+from policykg.search.terms import COLLOQUIAL, statutory_terms
+from policykg.search.tokenize import Tokenizer, bigrams
+
+OWN = Path(__file__).resolve().parents[2] / "bench" / "data" / "queries.jsonl"
+
+
+def own_queries() -> list[dict[str, str]]:
+    return [json.loads(line) for line in OWN.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_lay_questions_are_questions_and_topics_are_not() -> None:
+    queries = own_queries()
+    lay = [q["q"] for q in queries if q["kind"] == "lay"]
+    topics = [q["q"] for q in queries if q["kind"] in ("topic", "keyword")]
+    assert sum(query_kind(q) == "question" for q in lay) >= 0.8 * len(lay)
+    assert all(query_kind(q) == "topic" for q in topics)
+
+
+def test_scaffolding_bigrams_no_longer_reach_bm25() -> None:
+    q = "违法的事过了好几年才被查出来，还能罚我吗"
+    assert "我吗" in bigrams(q)
+    stripped = strip_scaffolding(q)
+    assert "我吗" not in bigrams(stripped) and "违法" in stripped and "查出来" in stripped
+    # nothing but scaffolding: the query is kept as it is
+    assert strip_scaffolding("怎么办呢") == "怎么办呢"
+
+
+def test_colloquial_words_bring_their_statutory_words() -> None:
+    assert statutory_terms("房东不退押金怎么办") [:1] == ["出租人"]
+    kq = keyword_query("房东不退押金怎么办")
+    assert "出租人" in kq and "怎么办" not in kq
+    assert keyword_query("双随机一公开") == "双随机一公开"
+
+
+def test_statutory_words_are_words_of_the_corpus_regulations(corpus: Path) -> None:
+    """Every word the expansion adds occurs in the articles of the corpus's regulations."""
+    text = "".join(p.read_text(encoding="utf-8") for p in (corpus / "regulations").glob("*.md"))
+    missing = sorted({t for terms in COLLOQUIAL.values() for t in terms if t not in text})
+    assert not missing
+
+
+def test_expansion_tokens_are_bm25_terms(corpus: Path) -> None:
+    article = next(
+        m.group(0) for m in re.finditer(r"第七百二十[一-九]条[^\n]*", (corpus / "regulations" / "minfadian.md").read_text(encoding="utf-8"))
+        if "出租人" in m.group(0)
+    )
+    tok = Tokenizer()
+    assert set(tok.tokenize(keyword_query("房东不让我转租"))) & set(tok.tokenize(article))
+
+
+@pytest.mark.parametrize(("q", "years"), [("2019年 减税降费", [2019]), ("营商环境", []), ("2020 到 2022 就业", [2020, 2022])])
+def test_years_named(q: str, years: list[int]) -> None:
+    assert years_named(q) == years
