@@ -278,7 +278,7 @@ def main() -> None:
 
     off = FusionWeights(  # the ranking before this table: RRF, every technique off
         fusion="rrf", strip_scaffolding=False, expand_terms=False, drop_headings=False, rerank_question=0.0, rerank_topic=0.0,
-        year_diversity=0.0,
+        year_diversity=0.0, adapter="off",
     )
     for mode in ("bm25", "dense", "hybrid"):
         print_row(mode, runner.run(off, mode), runner)  # type: ignore[arg-type]
@@ -320,11 +320,15 @@ def main() -> None:
     }
     held, note = by_kind(all_grid)
     print_row("all together (CV)", held, runner, note)
+    off_adapter = replace(FusionWeights(), adapter="off")
+    print_row("all together, no query adapter", runner.run(off_adapter), runner)
+    print_row("  + query adapter, every query", runner.run(replace(off_adapter, adapter="all")), runner,
+              "STARD in-sample: the adapter was trained on these questions (held out: bench/train_adapter.py --cv)")
     defaults = FusionWeights()
     print_row("all together, shipped defaults", runner.run(defaults), runner,
               f"share q={defaults.dense_question} t={defaults.dense_topic}, "
               f"rerank q={defaults.rerank_question} t={defaults.rerank_topic}, "
-              f"years={defaults.year_diversity}")
+              f"years={defaults.year_diversity}, adapter={defaults.adapter} (STARD in-sample for the adapter)")
     best = {kind: best_on_all({k: v[kinds == kind] for k, v in all_grid.items()},
                               [np.flatnonzero(np.isin(np.flatnonzero(kinds == kind), g)) for g in runner.groups])
             for kind in ("question", "topic")}

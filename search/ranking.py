@@ -33,6 +33,9 @@ class FusionWeights:
     rerank_question: float = 0.0  # weight of the second stage's query-term coverage for a question (0: off)
     rerank_topic: float = 0.3  # the same for a topic phrase
     year_diversity: float = 0.0  # MMR-like penalty per earlier hit of the same year (0: off; measured, not kept)
+    # the query-side linear map trained on lay questions (search/adapter.py) in hybrid search: for questions
+    # only ("questions"), every query ("all") or none ("off"); topic phrases lose recall with it
+    adapter: Literal["off", "questions", "all"] = "questions"
 
 
 @dataclass

@@ -117,6 +117,8 @@ class Searcher:
         if mode in ("dense", "hybrid") and len(self.catalog):
             if qvec is None:
                 qvec = self._encoder().encode_queries([query])
+            if mode == "hybrid" and (w.adapter == "all" or (w.adapter == "questions" and question)):
+                qvec = self._adapted(qvec)
             dense = self.vectors.search_vectors(qvec, depth, f)[0]
         kw_query = query  # bm25 and dense modes stay the plain rankers; hybrid gets every stage
         if mode == "hybrid" and (w.strip_scaffolding or w.expand_terms):
@@ -144,6 +146,13 @@ class Searcher:
             texts = {p.id: p.embed_text for p in self.store.passages(head)}
             ranked = rerank(ranked, texts, terms, weight)
         return ranked
+
+    def _adapted(self, qvec: np.ndarray) -> np.ndarray:
+        """Query vectors through the shipped query adapter (trained for this encoder), else unchanged."""
+        from policykg.search.adapter import load_adapter
+
+        adapter = load_adapter(model=getattr(self._encoder(), "name", None))
+        return adapter(qvec) if adapter is not None else qvec
 
     def _diversify(self, ranked: list[tuple[int, float]], query: str, f: Filters) -> list[tuple[int, float]]:
         """Years spread over the top hits when neither the query nor the filters name a year."""

@@ -149,7 +149,7 @@ class StoreOverview(StoreCoverage):
                                   r["mention_start"], r["mention_end"])
                     links.setdefault(r["measure_id"], []).append(MeasureLink(
                         regulation=UnitRef(id=r["regulation_id"], name=names.get(r["regulation_id"], r["regulation_id"])),
-                        relation=r["relation"] if "relation" in r else STORED_RELATION, **vars(ev),
+                        relation=r.get("relation", STORED_RELATION), **vars(ev),
                     ))
         measures = []
         for measure_id, brief in briefs.items():
