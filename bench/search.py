@@ -1,12 +1,19 @@
-"""Speed and memory of policykg search against a plain faiss IndexFlatIP + rank-bm25 baseline.
+"""Speed, fidelity and memory of policykg search: fp32 vs the int8 encoder, dev-set quality, ingest vs its
+encoder, and query latency against a plain faiss IndexFlatIP + rank-bm25 baseline.
 
-    python bench/search.py --data /tmp/full                    # 500-passage embed sample, 10k/100k/1M
+    python bench/search.py --data /tmp/full                    # 500-passage embed sample, dev sets, 10k/100k/1M
+    python bench/search.py --data /tmp/full --scales "" --ingest   # encoders, dev sets, ingest vs encode
     python bench/search.py --data /tmp/full --all --json out.json
-    python bench/search.py --data /tmp/full --scales 10000,100000 --backends torch
+    python bench/search.py --data /tmp/full --scales 10000,100000 --backends torch --skip-quality
 
 Measured in one run (the machine is shared and noisy: compare ratios within a run, not across runs):
-- embedding throughput (passages/s) on real passage texts, for each encoder backend, at the ingest
-  settings (batch 32, length-sorted, threads = os.cpu_count());
+- embedding throughput (passages/s) on real passage texts, for each encoder backend (torch = fp32
+  sentence-transformers, onnx-int8 = the default), at the ingest settings (batch 32, length-sorted,
+  threads = os.cpu_count()); query encoding p50; cosine mean / 1st percentile / min to fp32;
+- dev-set quality per backend: dense ranking over every passage of the store, encoded by that backend,
+  Recall@10 / MRR@10 on bench/data/queries.jsonl and on the STARD 民法典 questions
+  (../shared/corpus/eval/stard-minfadian-dev.json, regulations only), and the cosine of every passage;
+- with --ingest: a whole-corpus ingest by the manifest (stages timed) against encoding its passages alone;
 - query latency p50/p95 *including query encoding* at each scale, for ours (FaissIndex: flat up to
   100k, HNSW beyond; bm25s BM25Index; weighted RRF fusion) and the baseline (faiss.IndexFlatIP +
   rank_bm25.BM25Okapi, same fusion). Scale-up is synthetic: real vectors + N(0, sigma) noise,
@@ -24,12 +31,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from common import (
+    QUERIES_FILE,
     load_queries,
     peak_rss_mb,
     percentiles,
@@ -43,7 +52,7 @@ from common import (
 if TYPE_CHECKING:
     from policykg.graph.store import SQLiteStore
 
-TARGETS = {"embed_pps": 80.0, "p50_100k_ms": 30.0, "p50_1m_ms": 60.0, "rss_1m_mb": 2048.0}
+TARGETS = {"embed_pps": 80.0, "embed_x_fp32": 2.7, "cosine_min": 0.99, "dev_delta": 0.005, "ingest_x_encode": 1.25, "p50_100k_ms": 30.0, "p50_1m_ms": 60.0, "rss_1m_mb": 2048.0}
 RANK_BM25_LIMIT = 100_000  # rank-bm25 scores in pure Python per document: extrapolated beyond this
 DEPTH = 100  # candidates per ranker, as FusionWeights.depth
 P50_P95 = (50, 95)
@@ -52,7 +61,7 @@ P50_P95 = (50, 95)
 def encoder_name(backend: str) -> str:
     from policykg.search.encoders import DEFAULT_MODEL
 
-    return DEFAULT_MODEL if backend == "torch" else f"{DEFAULT_MODEL}@{backend}"
+    return DEFAULT_MODEL if backend == "default" else f"{DEFAULT_MODEL}@{backend}"
 
 
 def open_store(data: Path) -> SQLiteStore:
@@ -80,7 +89,7 @@ def bench_embedding(data: Path, backends: list[str], sample: int | None, rounds:
         t0 = time.perf_counter()
         encoders[b] = make_encoder(encoder_name(b), threads=threads)
         encoders[b].encode_passages(texts[:8])  # warm-up
-        print(f"  loaded {b} encoder in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        print(f"  loaded {b} encoder ({type(encoders[b]).__name__}) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     queries = load_queries(20)
     times: dict[str, list[float]] = {b: [] for b in backends}
     cpu: dict[str, list[float]] = {b: [] for b in backends}
@@ -107,10 +116,180 @@ def bench_embedding(data: Path, backends: list[str], sample: int | None, rounds:
     if "torch" in vecs:
         for b in backends:
             if b != "torch":
-                cos = (vecs[b] * vecs["torch"]).sum(axis=1)
-                out[b]["cosine_vs_torch_min"] = float(cos.min())
-                out[b]["cosine_vs_torch_mean"] = float(cos.mean())
+                out[b].update(cosine_summary(vecs[b], vecs["torch"]))
+    out["_encoders"] = encoders  # reused by bench_quality, dropped before the JSON
     return out
+
+
+def cosine_summary(vectors: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """Mean, 1st percentile and minimum of the row-wise cosine of two sets of unit vectors."""
+    cos = (vectors * reference).sum(axis=1)
+    return {
+        "cosine_vs_torch_mean": float(cos.mean()), "cosine_vs_torch_p1": float(np.percentile(cos, 1)),
+        "cosine_vs_torch_min": float(cos.min()),
+    }  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ dev-set quality
+
+STARD_FILE = "eval/stard-minfadian-dev.json"
+MINFADIAN = "regulations/minfadian.md"
+
+
+@dataclass
+class _Hit:
+    """What :class:`policykg.search.evaluation.Judge` reads of a hit."""
+
+    doc_id: str
+    article: str | None
+    start: int
+    end: int
+
+
+def stard_queries(corpus: Path) -> list[Any]:
+    """The STARD lay questions on 民法典 as labelled queries (relevant: 民法典 articles by label)."""
+    from policykg.search.evaluation import Judged
+
+    records = json.loads((corpus / STARD_FILE).read_text(encoding="utf-8"))
+    return [
+        Judged(str(r["query_id"]), r["问题"], "stard",
+               [{"path": MINFADIAN, "article": name.removeprefix("中华人民共和国民法典")} for name in r["match_name"]])
+        for r in records
+    ]  # fmt: skip
+
+
+def dense_scores(
+    queries: Sequence[Any], qvecs: np.ndarray, pvecs: np.ndarray, passages: Sequence[Any], allowed: np.ndarray, judge: Any
+) -> dict[str, float]:
+    """Recall@10 / MRR@10 of exact dense ranking (inner product) over the ``allowed`` passages."""
+    from policykg.search.evaluation import score
+
+    sims = qvecs @ pvecs.T
+    sims[:, ~allowed] = -np.inf
+    top = np.argsort(-sims, axis=1)[:, :10]
+    results = [[_Hit(passages[i].doc_id, passages[i].article, passages[i].start, passages[i].end) for i in row] for row in top]
+    return score(list(queries), results, judge)
+
+
+def bench_quality(data: Path, corpus: Path, emb: dict[str, Any], backends: list[str]) -> dict[str, Any]:
+    """Dense-ranking Recall@10/MRR@10 of each backend on the bench queries and the STARD dev set, with the
+    whole store's passages encoded by that backend (query and passage vectors from the same path), and
+    the cosine of every passage to fp32. fp32 passage vectors are the store's own when they are the torch
+    encoder's (checked on the embedding sample), else encoded again."""
+    from policykg.search.evaluation import Judge
+    from policykg.search.evaluation import load_queries as load_judged
+
+    store = open_store(data)
+    passages = store.passages()
+    docs = store.documents()
+    _, stored = store.passage_vectors(store.vector_dim() or 384)
+    texts_by_doc = {d.id: (store.document(d.id) or d).text for d in docs}  # type: ignore[union-attr]
+    store.close()
+    judge = Judge(docs, lambda d: texts_by_doc[d])
+    doc_type = {d.id: d.doc_type for d in docs}
+    regulation = np.array([doc_type.get(p.doc_id) == "regulation" for p in passages])
+    everything = np.ones(len(passages), dtype=bool)
+    texts = [p.embed_text or p.text for p in passages]
+    sets = {"bench": (load_judged(QUERIES_FILE), everything)}
+    if (corpus / STARD_FILE).is_file():
+        sets["stard"] = (stard_queries(corpus), regulation)
+    encoders = emb["_encoders"]
+    out: dict[str, Any] = {"passages": len(texts), "sets": {k: len(v[0]) for k, v in sets.items()}}
+    pvecs: dict[str, np.ndarray] = {}
+    for b in backends:
+        enc = encoders[b]
+        if b == "torch" and len(stored) == len(texts):
+            check = enc.encode_passages(texts[:64])
+            if float((check * stored[:64]).sum(axis=1).min()) >= 0.9999:
+                pvecs[b] = stored
+                out[b] = {"passage_vectors": "the store's (fp32 torch, checked on 64)"}
+                continue
+        print(f"  encoding {len(texts)} passages with {b} ...", file=sys.stderr)
+        t0 = time.perf_counter()
+        pvecs[b] = enc.encode_passages(texts, batch_size=32)
+        seconds = time.perf_counter() - t0
+        out[b] = {"passage_vectors": "encoded", "encode_all_s": seconds, "passages_per_s_all": len(texts) / seconds}
+    for b in backends:
+        for name, (queries, allowed) in sets.items():
+            qvecs = encoders[b].encode_queries([q.q for q in queries])
+            out[b][name] = dense_scores(queries, qvecs, pvecs[b], passages, allowed, judge)
+        if b != "torch" and "torch" in pvecs:
+            out[b].update(cosine_summary(pvecs[b], pvecs["torch"]))
+    return out
+
+
+# ------------------------------------------------------------------------------------ ingest vs encode
+
+
+def bench_ingest(corpus: Path, backend: str, threads: int, limit: int | None) -> dict[str, Any]:
+    """Ingest the corpus by its manifest into a new data directory (the default pipeline, ``backend``'s
+    encoder) with each stage timed, then encode the stored passages alone with the same encoder: the
+    ratio of the two wall times is what ingest costs beyond its encoder."""
+    import collections
+    import contextlib
+    import csv
+    import tempfile
+
+    from policykg.api.config import Config
+    from policykg.api.kb import KnowledgeBase
+    from policykg.ingest import pipeline
+    from policykg.ingest.metadata import read_manifest
+    from policykg.ingest.passages import make_passages
+    from policykg.search.encoders import make_encoder
+
+    manifest = corpus / "manifest.csv"
+    with manifest.open(encoding="utf-8-sig", newline="") as fh:
+        files = [corpus / row["path"] for row in csv.DictReader(fh)]
+    files = files[:limit] if limit else files
+    stages: dict[str, float] = collections.defaultdict(float)
+
+    def timed_stage(owner: Any, name: str, key: str | None = None) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                stages[key or name] += time.perf_counter() - t0
+
+        setattr(owner, name, wrapper)
+
+    encoder = make_encoder(encoder_name(backend), threads=threads)
+    encoder.encode_passages(["预热"] * 4)
+    rows = read_manifest(manifest)
+    texts = []
+    for f in files:  # the passages ingest will cut (read + extract + cut: the same functions)
+        with contextlib.suppress(Exception):
+            ex = pipeline.prepare(f, rows.get(f.resolve())).extraction
+            texts += [p.embed_text for p in make_passages(ex)]
+
+    def encode_alone() -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
+        encoder.encode_passages(texts, batch_size=32)
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    before = encode_alone()  # encoding alone before and after the ingest: the machine's load drifts
+    timed_stage(encoder, "encode_passages", "encode (in ingest)")
+    for name in ("prepare", "embed", "embed_documents", "store_document", "retokenize", "link", "sync"):
+        timed_stage(pipeline, name)
+    with tempfile.TemporaryDirectory(prefix="policykg-ingest-bench-") as tmp:
+        kb = KnowledgeBase(Path(tmp) / "data", config=Config(threads=threads), encoder=encoder)
+        timed_stage(kb.searcher, "refresh", "index refresh")
+        t0, c0 = time.perf_counter(), time.process_time()
+        rep = kb.ingest(files, manifest=manifest)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        stored = kb.store.counts()["passages"]
+        kb.close()
+    encoder.encode_passages = type(encoder).encode_passages.__get__(encoder)  # type: ignore[method-assign]
+    after = encode_alone()
+    alone, alone_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+    return {
+        "backend": backend, "documents": len(rep.added), "failed": rep.failed[:3], "passages": stored,
+        "passages_encoded_alone": len(texts), "ingest_s": wall, "ingest_cpu_s": cpu, "encode_alone_s": alone,
+        "encode_alone_cpu_s": alone_cpu, "encode_alone_before_after_s": [before[0], after[0]],
+        "ratio": wall / alone, "ratio_cpu": cpu / alone_cpu, "stages": dict(stages),
+    }  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------- scale worker
@@ -274,6 +453,12 @@ def _ok(value: float | None, target: float, higher: bool = False) -> str:
     return "OK" if (value >= target if higher else value <= target) else "MISS"
 
 
+def _cos(e: dict[str, Any]) -> str:
+    if "cosine_vs_torch_min" not in e:
+        return "-"
+    return f"{e['cosine_vs_torch_mean']:.4f}/{e['cosine_vs_torch_p1']:.4f}/{e['cosine_vs_torch_min']:.4f}"
+
+
 def report(result: dict[str, Any]) -> str:
     lines = [
         f"policykg search bench  ({result['threads']} threads, {result['cpu']}, "
@@ -285,7 +470,7 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"Embedding: {emb['passages']} real passages, mean {emb['mean_chars']:.0f} chars, batch 32, length-sorted")
         lines.append(
             f"  {'backend':12} {'passages/s':>10} {'x torch':>8} {'per CPU-s':>9} {'x torch':>8} {'query enc p50':>14} "
-            f"{'cos vs torch':>13}  target >= {TARGETS['embed_pps']:.0f}/s"
+            f"{'cos vs torch mean/p1/min':>26}  target >= {TARGETS['embed_x_fp32']:.1f}x torch"
         )
         base = emb.get("torch", {}).get("passages_per_s")
         base_cpu = emb.get("torch", {}).get("passages_per_cpu_s")
@@ -293,13 +478,51 @@ def report(result: dict[str, Any]) -> str:
             e = emb[b]
             ratio = f"{e['passages_per_s'] / base:.2f}" if base else "-"
             ratio_cpu = f"{e['passages_per_cpu_s'] / base_cpu:.2f}" if base_cpu else "-"
-            cos = f"{e['cosine_vs_torch_min']:.4f}" if "cosine_vs_torch_min" in e else "-"
+            cos = _cos(e)
+            ok = _ok(e["passages_per_s"] / base, TARGETS["embed_x_fp32"], higher=True) if base and b != "torch" else ""
             lines.append(
                 f"  {b:12} {e['passages_per_s']:10.1f} {ratio:>8} {e['passages_per_cpu_s']:9.1f} {ratio_cpu:>8} "
-                f"{e['query_encode']['p50_ms']:11.1f} ms {cos:>13}  "
-                f"{_ok(e['passages_per_s'], TARGETS['embed_pps'], higher=True)}"
+                f"{e['query_encode']['p50_ms']:11.1f} ms {cos:>26}  {ok}"
             )
         lines.append("")
+    qual = result.get("quality")
+    if qual:
+        lines.append(
+            f"Dev sets, dense ranking over the store's {qual['passages']} passages, each encoded by the backend "
+            f"(queries: bench {qual['sets'].get('bench', 0)}, STARD 民法典 {qual['sets'].get('stard', 0)} on regulations)"
+        )
+        lines.append(
+            f"  {'backend':12} {'bench R@10':>10} {'MRR@10':>7} {'STARD R@10':>10} {'MRR@10':>7} "
+            f"{'cos vs torch mean/p1/min':>26} {'whole-corpus p/s':>16}  target |delta| <= {TARGETS['dev_delta']}"
+        )
+        ref = qual.get("torch")
+        for b in result["backends"]:
+            q = qual[b]
+            cells, deltas = [], []
+            for name in ("bench", "stard"):
+                m = q.get(name)
+                cells += [f"{m['recall@10']:10.3f}", f"{m['mrr@10']:7.3f}"] if m else [f"{'-':>10}", f"{'-':>7}"]
+                if m and ref and b != "torch" and name in ref:
+                    deltas += [abs(m["recall@10"] - ref[name]["recall@10"]), abs(m["mrr@10"] - ref[name]["mrr@10"])]
+            pps = f"{q['passages_per_s_all']:16.1f}" if "passages_per_s_all" in q else f"{'(store vectors)':>16}"
+            ok = (f"max {max(deltas):.4f} " + _ok(max(deltas), TARGETS["dev_delta"])) if deltas else ""
+            lines.append(f"  {b:12} {' '.join(cells)} {_cos(q):>26} {pps}  {ok}")
+        lines.append("")
+    ing = result.get("ingest")
+    if ing:
+        lines.append(
+            f"Ingest vs its encoder ({ing['backend']}): {ing['documents']} documents, {ing['passages']} passages; "
+            f"ingest {ing['ingest_s']:.1f} s, encoding its passages alone {ing['encode_alone_s']:.1f} s "
+            f"(mean of before {ing['encode_alone_before_after_s'][0]:.1f} / after {ing['encode_alone_before_after_s'][1]:.1f}): "
+            f"ratio {ing['ratio']:.2f} (CPU time {ing['ratio_cpu']:.2f})  target <= {TARGETS['ingest_x_encode']:.2f} "
+            f"{_ok(ing['ratio'], TARGETS['ingest_x_encode'])}"
+        )
+        lines.append("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(ing["stages"].items(), key=lambda kv: -kv[1])))
+        if ing["failed"]:
+            lines.append(f"  failed: {ing['failed']}")
+        lines.append("")
+    if not result["scales"]:
+        return "\n".join(lines)
     lines.append(f"Query latency incl. query encoding ({result['query_backend']} encoder), ms; build s; RSS MB")
     hdr = (f"  {'scale':>9} {'ours':>5} {'p50':>7} {'p95':>7} {'base p50':>9} {'base p95':>9} {'enc p50':>8} {'dense':>6} "
            f"{'bm25':>6} {'faiss bld':>9} {'bm25 bld':>8} {'base bm25 bld':>13} {'peak RSS':>9} {'target':>12}")  # fmt: skip
@@ -355,7 +578,7 @@ def main() -> None:
     ap.add_argument("--all", action="store_true", help="embed every passage")
     ap.add_argument("--rounds", type=int, default=1, help="embedding rounds (median; backends interleaved)")
     ap.add_argument("--backends", default="torch,onnx-int8", help="encoder backends for the embedding test")
-    ap.add_argument("--backend", default="torch", help="encoder backend for query encoding in the latency test")
+    ap.add_argument("--backend", default="default", help="encoder backend for query encoding in the latency test")
     ap.add_argument("--scales", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=40, help="queries per scale (from bench/data/queries.jsonl)")
     ap.add_argument("--baseline-queries", type=int, default=20, help="queries for the (slow) baseline")
@@ -363,6 +586,11 @@ def main() -> None:
     ap.add_argument("--kind", default="auto", help="FaissIndex kind: auto | flat | hnsw")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-embedding", action="store_true")
+    ap.add_argument("--ingest", action="store_true", help="also time a whole-corpus ingest against encoding its passages alone")
+    ap.add_argument("--ingest-limit", type=int, help="ingest only the first N files of the manifest")
+    ap.add_argument("--skip-quality", action="store_true", help="no dev-set R@10/MRR@10 per backend (it encodes the whole store)")
+    ap.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpus",
+                    help="the shared corpus (for eval/stard-minfadian-dev.json)")
     ap.add_argument(
         "--passive", action="store_true",
         help="OMP_WAIT_POLICY=PASSIVE: OpenMP threads sleep instead of spinning (matters on a busy machine)",
@@ -387,6 +615,14 @@ def main() -> None:
     if not args.skip_embedding:
         print("embedding throughput ...", file=sys.stderr)
         result["embedding"] = bench_embedding(args.data, result["backends"], None if args.all else args.sample, args.rounds, args.threads)
+        if not args.skip_quality:
+            print("dev-set quality ...", file=sys.stderr)
+            result["quality"] = bench_quality(args.data, args.corpus, result["embedding"], result["backends"])
+        result["embedding"].pop("_encoders")
+        gc.collect()
+    if args.ingest:
+        print("ingest vs encode ...", file=sys.stderr)
+        result["ingest"] = bench_ingest(args.corpus, args.backend, args.threads, args.ingest_limit)
     for n in [int(x) for x in args.scales.split(",") if x]:
         print(f"scale {n:,} ...", file=sys.stderr)
         result["scales"].append(run_scale(args, n))

@@ -245,6 +245,36 @@ def second_stage_ms(runner: Runner, weights: FusionWeights) -> float:
     return min(ranking(on) for _ in range(2)) - min(ranking(off) for _ in range(2))
 
 
+def adapter_held_out(kb: KnowledgeBase, runner: Runner, weights: FusionWeights, k: int = FOLDS, grouped: bool = False) -> Metrics:
+    """STARD rows scored by ``weights`` with a query adapter trained without them: ``k`` folds over the STARD
+    questions (random, or grouped by shared articles), each fold's adapter trained as bench/train_adapter.py
+    trains the shipped one (its other questions + the free corpus pairs); other rows as with the shipped file."""
+    import policykg.search.adapter as adapter_module
+    import train_adapter as ta
+
+    store = kb.store
+    corpus = ta.load_corpus(store)
+    stard = ta.stard_examples(store, corpus)
+    free = ta.free_examples(store, corpus)
+    cache = Path("/tmp/policykg-adapter-queries.npz")
+    stard_q, free_q = ta.encode([e.text for e in stard], cache), ta.encode([e.text for e in free], cache)
+    row_of = {q.q: i for i, q in enumerate(runner.queries) if q.id.startswith("stard-")}
+    out = runner.run(weights)
+    shipped = adapter_module.load_adapter
+    try:
+        for test in ta.folds(stard, k, grouped):
+            train = np.setdiff1d(np.arange(len(stard)), test)
+            fold = ta.fit_average(ta.Setting(), np.concatenate([stard_q[train], free_q]), [stard[i] for i in train] + free,
+                                  corpus.vectors, seeds=3)
+            adapter_module.load_adapter = lambda *a, _f=fold, **kw: _f  # type: ignore[assignment]
+            held = runner.run(weights)
+            rows = [row_of[stard[i].text] for i in test if stard[i].text in row_of]
+            out[rows] = held[rows]
+    finally:
+        adapter_module.load_adapter = shipped  # type: ignore[assignment]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("policykg-data"))
@@ -253,6 +283,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp"), help="directory of the query-vector cache")
     ap.add_argument("--no-txtai", action="store_true", help="skip the txtai peer")
     ap.add_argument("--sweep", action="store_true", help="grid over the RRF weights")
+    ap.add_argument("--adapter-cv", action="store_true",
+                    help="also score STARD with query adapters trained without the question (5 folds, random and grouped)")
     args = ap.parse_args()
     kb = KnowledgeBase(args.data)
     own = load_queries(args.queries)
@@ -329,6 +361,11 @@ def main() -> None:
               f"share q={defaults.dense_question} t={defaults.dense_topic}, "
               f"rerank q={defaults.rerank_question} t={defaults.rerank_topic}, "
               f"years={defaults.year_diversity}, adapter={defaults.adapter} (STARD in-sample for the adapter)")
+    if args.adapter_cv:
+        for grouped in (False, True):
+            held = adapter_held_out(kb, runner, defaults, grouped=grouped)
+            print_row(f"  shipped defaults, adapter held out ({'grouped' if grouped else 'random'} folds)", held, runner,
+                      "STARD: each question's adapter trained without it; other sets: the shipped adapter")
     best = {kind: best_on_all({k: v[kinds == kind] for k, v in all_grid.items()},
                               [np.flatnonzero(np.isin(np.flatnonzero(kinds == kind), g)) for g in runner.groups])
             for kind in ("question", "topic")}

@@ -167,6 +167,26 @@ def embed(prepared: Prepared, encoder: Encoder, tokenizer: Tokenizer, batch_size
     return Embedded(prepared, vectors, [" ".join(tokenizer.tokenize(t)) for t in texts])
 
 
+def embed_documents(
+    prepared: Sequence[Prepared], encoder: Encoder, tokenizers: Sequence[Tokenizer], batch_size: int = 32,
+) -> list[Embedded]:
+    """:func:`embed` for several documents with one encoder call: their passages are batched together by
+    length (less padding, fuller batches than one document at a time), then split back per document."""
+    texts: list[list[str]] = []
+    for p in prepared:
+        p.extraction.passages = make_passages(p.extraction)
+        texts.append([x.embed_text for x in p.extraction.passages])
+    flat = [t for doc in texts for t in doc]
+    vectors = encoder.encode_passages(flat, batch_size=batch_size) if flat else None
+    out: list[Embedded] = []
+    start = 0
+    for p, doc, tokenizer in zip(prepared, texts, tokenizers, strict=True):
+        vecs = vectors[start : start + len(doc)] if vectors is not None and doc else None
+        start += len(doc)
+        out.append(Embedded(p, vecs, [" ".join(tokenizer.tokenize(t)) for t in doc]))
+    return out
+
+
 class TokenizerFactory(Protocol):
     """Builds the tokenizer for a document from regulations (the store's and the document's own)."""
 
@@ -210,6 +230,17 @@ class DocumentStep:
         except Exception as exc:
             log.exception("embedding of %s failed", prepared.document.path)
             return failure(Path(prepared.document.path), exc)
+
+
+    def embed_many(self, prepared: Sequence[Prepared], encoder: Encoder) -> list[Embedded | str]:
+        """:meth:`embed` for several documents, their passages encoded together; when that fails, one
+        document at a time (so that one bad document is reported alone)."""
+        try:
+            tokenizers = [self.tokenizer_for([*self.regulations, *p.extraction.regulations]) for p in prepared]
+            return list(embed_documents(prepared, encoder, tokenizers, self.batch_size))
+        except Exception:
+            log.warning("embedding %d documents together failed; embedding them one by one", len(prepared))
+            return [self.embed(p, encoder) for p in prepared]
 
 
 class Engine(Protocol):
@@ -374,6 +405,7 @@ __all__ = [
     "collect_files",
     "display_paths",
     "embed",
+    "embed_documents",
     "link",
     "prepare",
     "remove",

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -80,6 +81,7 @@ def ensure_model(
         _clean_stale(target)
         t0 = time.perf_counter()
         log.info("building %s into %s (first use)", label, target)
+        print(f"policykg: preparing {label} in {target} (first use, once per cache) ...", file=sys.stderr, flush=True)
         tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), dir=target.parent))
         try:
             build(tmp)
@@ -91,6 +93,7 @@ def ensure_model(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         log.info("built %s in %.1f s", label, time.perf_counter() - t0)
+        print(f"policykg: prepared {label} in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     return target
 
 

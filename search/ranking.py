@@ -36,6 +36,7 @@ class FusionWeights:
     # the query-side linear map trained on lay questions (search/adapter.py) in hybrid search: for questions
     # only ("questions"), every query ("all") or none ("off"); topic phrases lose recall with it
     adapter: Literal["off", "questions", "all"] = "questions"
+    adapter_mix: float = 0.5  # the adapted query vector's share against the plain one (1: adapted only; 0.5 measured best)
 
 
 @dataclass

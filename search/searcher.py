@@ -152,7 +152,13 @@ class Searcher:
         from policykg.search.adapter import load_adapter
 
         adapter = load_adapter(model=getattr(self._encoder(), "name", None))
-        return adapter(qvec) if adapter is not None else qvec
+        if adapter is None:
+            return qvec
+        mix = self.weights.adapter_mix
+        if mix >= 1.0:
+            return adapter(qvec)
+        blend = mix * adapter(qvec) + (1.0 - mix) * np.asarray(qvec, dtype=np.float32)
+        return blend / np.linalg.norm(blend, axis=-1, keepdims=True)
 
     def _diversify(self, ranked: list[tuple[int, float]], query: str, f: Filters) -> list[tuple[int, float]]:
         """Years spread over the top hits when neither the query nor the filters name a year."""

