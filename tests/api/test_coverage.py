@@ -154,12 +154,14 @@ def test_cli_table(founding_kb: KnowledgeBase) -> None:
 @pytest.mark.slow
 def test_corpus_coverage(corpus_kb: KnowledgeBase) -> None:
     kb = corpus_kb
-    # the founding report's 依法履行行政执法职责 is linked to 第四十三条 of the human genetic resources regulation
+    # the founding report's 依法履行行政执法职责 (人类遗传资源管理…执法职责, 现场检查40次) covers an article of the
+    # human genetic resources regulation through its topic link
     gene = kb.coverage("中华人民共和国人类遗传资源管理条例")
     check_coverage(kb, "中华人民共和国人类遗传资源管理条例", gene)
-    art = next(a for c in gene.chapters for a in c.articles if a.label == "第四十三条")
+    art = next(a for c in gene.chapters for a in c.articles if any(m.title == "依法履行行政执法职责" for m in a.measures))
     assert art.counts_by_year.get(2023, 0) >= 1
     m = next(m for m in art.measures if m.title == "依法履行行政执法职责")
+    assert m.method == "topic"
     assert m.year == 2023 and m.document.title == "市科技局2023年法治政府建设情况报告"
     assert [u.name for u in m.units] == ["天津市科学技术局"]
 
@@ -167,9 +169,10 @@ def test_corpus_coverage(corpus_kb: KnowledgeBase) -> None:
     name = "优化营商环境条例"
     cov = kb.coverage(name)
     check_coverage(kb, name, cov)
-    assert 10 <= cov.summary.covered < cov.summary.articles
+    # (a catch-all for semantic links before: a regulation close to many measures now needs a closer match)
+    assert 5 <= cov.summary.covered < cov.summary.articles
     busiest = max((a for c in cov.chapters for a in c.articles), key=lambda a: a.total)
-    assert len(busiest.counts_by_year) >= 5 and sum(busiest.counts_by_year.values()) == busiest.total
+    assert len(busiest.counts_by_year) >= 2 and sum(busiest.counts_by_year.values()) == busiest.total
     shenzhen = kb.coverage(name, issuer="深圳")
     check_coverage(kb, name, shenzhen, issuer="深圳")
     issuers = {d.id: d.issuer for d in kb.documents()}
