@@ -31,7 +31,12 @@ def measures(
     reg = result.regulation
     out.print(f"[bold]{reg.name}[/bold] ({reg.kind}) aliases: {', '.join(reg.aliases) or '-'}", highlight=False)
     if not result.measures:
-        out.print("no measures linked")
+        others = [] if relations is None else _guard(_kb(data).measures_for, regulation, year=year, methods=method, relations=None).measures
+        if others:
+            did = sorted({r for m in others for r in m.relations})
+            out.print(f"no measure {'/'.join(relations)} it; {len(others)} {'/'.join(did)} it (--relation any)", highlight=False)
+        else:
+            out.print("no measures linked")
     for m in result.measures:
         units = "、".join(u.name for u in m.units)
         did = "" if m.relations == ["implements"] else f" · {'/'.join(m.relations)}"

@@ -52,6 +52,12 @@ def test_listing_commands(founding_kb: KnowledgeBase) -> None:
     assert code == 0 and "现场检查40次" in out
 
 
+def test_measures_of_other_relations_are_pointed_to(founding_kb: KnowledgeBase) -> None:
+    # 修改后的《天津市科学技术进步促进条例》…施行, 积极开展《条例》宣贯解读工作: revised and studied, implemented by none
+    code, out, _ = _run("measures", "--regulation", "天津市科学技术进步促进条例", "--data", str(founding_kb.data_dir))
+    assert code == 0 and "no measure implements it" in out and "revises/studies it (--relation any)" in out
+
+
 def test_timeline_says_when_a_year_has_nothing(founding_kb: KnowledgeBase) -> None:
     data = str(founding_kb.data_dir)
     code, out, _ = _run("timeline", "远洋渔业捕捞配额", "--data", data)
