@@ -215,7 +215,8 @@ def test_overview_matrix_and_network(
     top = overview.edges[0]
     page.locator(f'#overview-table td.edge[data-unit="{top.source}"][data-target="{top.target}"]').click()
     assert _side_measures(page) == top.weight
-    assert BUSY_REG in page.inner_text("#side-title")
+    labels = {n.id: n.label for n in [*overview.units, *overview.targets]}
+    assert page.inner_text("#side-title") == f"{labels[top.source]} → {labels[top.target]}"
     page.screenshot(path=str(OUT / f"overview-edge-{tag}.png"))
     page.click("#side-close")
 

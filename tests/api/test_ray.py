@@ -220,7 +220,9 @@ def test_ray_engine_stores_what_the_local_engine_stores(local_ray: Any, corpus: 
         assert [rb[f] for f in fields] == [ra[f] for f in fields], key
         va, vb = np.frombuffer(ra["vector"], np.float32), np.frombuffer(rb["vector"], np.float32)
         assert va.shape == vb.shape == (384,)
-        assert np.allclose(va, vb, atol=1e-4), key
+        # the same model on both engines; the int8 encoder scales activations per batch, and the local engine
+        # batches several documents' passages together while each Ray actor encodes one document
+        assert float(va @ vb) >= 0.999, key
 
     again = ray_kb.ingest(files, manifest=manifest, engine="ray")
     assert sorted(again.unchanged) == sorted(str(f) for f in files[:4])
