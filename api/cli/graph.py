@@ -32,15 +32,15 @@ def measures(
     out.print(f"[bold]{reg.name}[/bold] ({reg.kind}) aliases: {', '.join(reg.aliases) or '-'}", highlight=False)
     if not result.measures:
         others = [] if relations is None else _guard(_kb(data).measures_for, regulation, year=year, methods=method, relations=None).measures
-        if others:
-            did = sorted({r for m in others for r in m.relations})
-            out.print(f"no measure {'/'.join(relations)} it; {len(others)} {'/'.join(did)} it (--relation any)", highlight=False)
+        if relations is not None and others:
+            done = "/".join(sorted({r for m in others for r in m.relations}))
+            out.print(f"no measure {'/'.join(relations)} it; {len(others)} {done} it (--relation any)", highlight=False)
         else:
             out.print("no measures linked")
     for m in result.measures:
         units = "、".join(u.name for u in m.units)
-        did = "" if m.relations == ["implements"] else f" · {'/'.join(m.relations)}"
-        out.print(f"\n[bold]{m.title}[/bold] · {m.year} {m.status} · {m.document.title} · {units}{did}", highlight=False)
+        shown = "" if m.relations == ["implements"] else f" · {'/'.join(m.relations)}"
+        out.print(f"\n[bold]{m.title}[/bold] · {m.year} {m.status} · {m.document.title} · {units}{shown}", highlight=False)
         for e in m.evidence:
             art = f" {e.article}" if e.article else ""
             out.print(f"  [{e.method}{art} {e.score:.2f}] [{e.start}, {e.end}) {e.quote}", highlight=False, markup=False)
