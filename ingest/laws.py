@@ -202,6 +202,7 @@ def bare_mention_names(name: str) -> list[str]:
 
 # ---------------------------------------------------------------- what a measure did with a regulation it names
 CLAUSE_STOP = "。；;！？\n，,：:"
+TITLE_RE = re.compile(r"《[^《》\n]*》")  # a 《…》 title on one line
 # verbs (and verb compounds) by relation, longest first; 学习贯彻 is studying, 修改后的 an adjective (see below)
 RELATION_VERBS: dict[LinkRelation, tuple[str, ...]] = {
     "studies": (
@@ -227,6 +228,16 @@ PREPOSITIONS = ("依据", "依照", "按照", "根据", "遵照", "对照")
 AFTER_WINDOW = 20  # a verb after the name counts this close: 《条例》宣贯解读, …条例立法工作, 《X》等法律法规开展普法宣传
 
 
+def _clause_before(text: str, start: int) -> str:
+    """The clause before ``text[start]``, from its start or from the end of the last other title in it."""
+    lo = start
+    while lo > 0 and text[lo - 1] not in CLAUSE_STOP:
+        lo -= 1
+    before = text[lo:start]
+    titles = list(TITLE_RE.finditer(before))
+    return before[titles[-1].end() :] if titles else before
+
+
 def relation_of(text: str, start: int, end: int) -> LinkRelation:
     """What the clause around the mention ``text[start:end]`` does with the regulation named there.
 
@@ -234,16 +245,10 @@ def relation_of(text: str, start: int, end: int) -> LinkRelation:
     studies); without one, the first verb after it within a short window (《条例》宣贯解读 studies, …条例立法工作
     drafts); 修改后的《…》 alone is a revision; nothing at all: implements.
     """
-    lo = start
-    while lo > 0 and text[lo - 1] not in CLAUSE_STOP:
-        lo -= 1
     hi = end
     while hi < len(text) and text[hi] not in CLAUSE_STOP:
         hi += 1
-    before = text[lo:start]
-    titles = list(re.finditer(r"《[^《》]*》", before))
-    if titles:  # a verb before another title governs that title: 依据《X》制定《Y》
-        before = before[titles[-1].end() :]
+    before = _clause_before(text, start)  # a verb before another title governs that title: 依据《X》制定《Y》
     adjective = REVISED_ADJECTIVE.search(before)
     if adjective:
         before = before[: adjective.start()]
@@ -252,7 +257,7 @@ def relation_of(text: str, start: int, end: int) -> LinkRelation:
         verbs.pop(0)
     if verbs:  # the clause's first verb: 落实中办、国办印发《X》 implements X
         return _RELATION_OF_VERB[verbs[0]]
-    after = re.sub(r"《[^《》]*》", "\u3000", text[end:hi])[:AFTER_WINDOW]
+    after = TITLE_RE.sub("\u3000", text[end:hi])[:AFTER_WINDOW]
     if after.startswith(("（草案", "(草案", "草案")):
         return "drafts"
     found = _VERB_RE.search(after)
@@ -298,7 +303,7 @@ def bare_regulation_names(text: str) -> list[BareName]:
     The name starts after the last verb, adverb or particle before its ending; what is left must be a
     subject of its own (4 or more characters before 条例, no 有关/相关 …).
     """
-    titles = [(m.start(), m.end()) for m in re.finditer(r"《[^《》\n]*》", text)]
+    titles = [(m.start(), m.end()) for m in TITLE_RE.finditer(text)]
     out: list[BareName] = []
     for found in BARE_FORM_RE.finditer(text):
         start, end = found.start(), found.end()
@@ -367,13 +372,7 @@ PLACE_ACTOR = re.compile(r"([\u4e00-\u9fff]{2,3}?(?:省|自治区))(?:人大|政
 def clause_actor(text: str, start: int) -> str | None:
     """Who acts in the clause before a mention, if another authority is named: 国务院出台《…》 → "national",
     广东省出台《深汕特别合作区条例》 → 广东省; None when the clause names nobody (the issuer acts)."""
-    lo = start
-    while lo > 0 and text[lo - 1] not in CLAUSE_STOP:
-        lo -= 1
-    before = text[lo:start]
-    titles = list(re.finditer(r"《[^《》]*》", before))
-    if titles:  # 中办、国办印发《…》和市委…委员会《…》: each title has its own actor
-        before = before[titles[-1].end() :]
+    before = _clause_before(text, start)  # 中办、国办印发《…》和市委…委员会《…》: each title has its own actor
     if NATIONAL_ACTOR.search(before):
         return "national"
     if ISSUER_LEVEL_ACTOR.search(before):

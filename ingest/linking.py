@@ -23,7 +23,6 @@ from policykg.ingest import laws
 
 SCORES: dict[LinkMethod, float] = {"citation": 1.0, "alias": 0.9, "topic": 0.6}
 SENTENCE_STOP = "。；！？\n"
-BRACKET_RE = re.compile(r"《[^《》\n]*》")
 NAMED_AFTER = re.compile(r"(?:等)?(?:行政)?(?:条例|法律|法规)")  # 保障中小企业款项支付等条例: the subject names the regulation
 BROAD_TOPIC_SHARE = 0.03  # a topic found in more of the report measures than this is a catch-all: no topic links
 PREAMBLE = re.compile(r"^\s*(?:——|--)")  # the dashed summary lines of a review or of the year's targets
@@ -167,7 +166,7 @@ def rule_links(
     for measure in reports:
         doc = documents[measure.doc_id]
         body = doc.text[measure.start : measure.end]
-        brackets = [(found.start(), found.end()) for found in BRACKET_RE.finditer(body)]
+        brackets = [(found.start(), found.end()) for found in laws.TITLE_RE.finditer(body)]
 
         def in_brackets(start: int, end: int, spans: list[tuple[int, int]] = brackets) -> bool:
             return any(open_at <= start and end <= close_at for open_at, close_at in spans)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from policykg.graph.model import Unit, stable_id
+from policykg.ingest.laws import TITLE_RE
 
 NATION = "中华人民共和国"
 PROVINCE_RE = r"(?:北京市|天津市|上海市|重庆市|内蒙古自治区|广西壮族自治区|西藏自治区|宁夏回族自治区|新疆维吾尔自治区|[\u4e00-\u9fff]{2,3}?省)"
@@ -72,7 +73,6 @@ GROUPS = (
 )  # fmt: skip
 NATIONAL_GROUPS = {"国家部委", "各省区市", "各省（区、市）"}  # groups of the whole country, whoever names them
 ROLES = ("行政机关负责人", "党政主要负责人")
-TITLE_RE = re.compile(r"《[^《》\n]*》")
 
 
 @dataclass
