@@ -124,6 +124,7 @@ class KnowledgeBase(Analyses):
             return pipeline.run(
                 self.store, items, engine=make_engine(settings, self.encoder), step=step, linkers=self._linkers(),
                 syncers=self.components.syncers, indexers=[self.searcher], progress=progress, report=report, display=display,
+                encoder=self.encoder,
             )
 
     def _linkers(self) -> list[Linker]:

@@ -245,6 +245,24 @@ def second_stage_ms(runner: Runner, weights: FusionWeights) -> float:
     return min(ranking(on) for _ in range(2)) - min(ranking(off) for _ in range(2))
 
 
+def sentence_stage_ms(runner: Runner, weights: FusionWeights) -> float:
+    """Extra time per topic query of the best-sentence search (ranking with it minus without it), in ms."""
+    s = runner.searcher
+    topics = [(q, f) for q, f in zip(runner.queries, runner.filters, strict=True) if query_kind(q.q) == "topic"]
+    qv = s._encoder().encode_queries([q.q for q, _ in topics])
+
+    def ranking(w: FusionWeights) -> float:
+        s.weights = w
+        t = time.perf_counter()
+        for i, (q, f) in enumerate(topics):
+            s._rank(q.q, "hybrid", f, w.depth, qv[i: i + 1])
+        return (time.perf_counter() - t) / max(len(topics), 1) * 1000
+
+    on, off = replace(weights, sentences="topics"), replace(weights, sentences="off")
+    ranking(on)  # warm
+    return min(ranking(on) for _ in range(2)) - min(ranking(off) for _ in range(2))
+
+
 def adapter_held_out(kb: KnowledgeBase, runner: Runner, weights: FusionWeights, k: int = FOLDS, grouped: bool = False) -> Metrics:
     """STARD rows scored by ``weights`` with a query adapter trained without them: ``k`` folds over the STARD
     questions (random, or grouped by shared articles), each fold's adapter trained as bench/train_adapter.py
@@ -310,7 +328,7 @@ def main() -> None:
 
     off = FusionWeights(  # the ranking before this table: RRF, every technique off
         fusion="rrf", strip_scaffolding=False, expand_terms=False, drop_headings=False, rerank_question=0.0, rerank_topic=0.0,
-        year_diversity=0.0, adapter="off",
+        year_diversity=0.0, adapter="off", sentences="off",
     )
     for mode in ("bm25", "dense", "hybrid"):
         print_row(mode, runner.run(off, mode), runner)  # type: ignore[arg-type]
@@ -336,6 +354,8 @@ def main() -> None:
         ("+ question scaffolding removed", replace(off, strip_scaffolding=True)),
         ("+ colloquial→statutory terms", replace(off, expand_terms=True)),
         ("+ heading-only passages dropped", replace(off, drop_headings=True)),
+        ("+ best sentence (topic phrases)", replace(off, sentences="topics")),
+        ("+ best sentence (every query)", replace(off, sentences="all")),
     ):
         print_row(name, runner.run(w), runner)
     rr_grid = {r: runner.run(replace(off, rerank_question=r, rerank_topic=r)) for r in RERANKS}
@@ -345,7 +365,7 @@ def main() -> None:
         print_row(f"+ year diversity {yd}", runner.run(replace(off, year_diversity=yd)), runner)
 
     # all together: scaffolding, terms, headings on; share × rerank by CV
-    on = replace(off, strip_scaffolding=True, expand_terms=True, drop_headings=True, fusion="score")
+    on = replace(off, strip_scaffolding=True, expand_terms=True, drop_headings=True, fusion="score", sentences="topics")
     all_grid = {
         (s, r): runner.run(replace(on, dense_question=s, dense_topic=s, rerank_question=r, rerank_topic=r))
         for s, r in itertools.product(SHARES, RERANKS)
@@ -380,6 +400,7 @@ def main() -> None:
             print_row("peer: txtai default hybrid", m, runner)
     if defaults.rerank_question > 0 or defaults.rerank_topic > 0:
         print(f"\nsecond stage: {second_stage_ms(runner, defaults):.2f} ms per query (ranking with it on every query minus without)")
+    print(f"best-sentence search: {sentence_stage_ms(runner, defaults):.2f} ms per topic query (ranking with it minus without)")
 
     if args.sweep:
         print("\nRRF weights sweep (dense, bm25, rrf_k): objective per set")

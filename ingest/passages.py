@@ -27,6 +27,22 @@ def is_heading_only(text: str, section: str = "") -> bool:
     return len(body) <= 60 and bool(HEADING_RE.match(body)) and not re.search(r"[。！？；]", body)
 
 
+SENTENCE_MIN_CHARS = 6  # shorter pieces (一是, 其中：) get no vector of their own
+
+
+def sentence_texts(p: Passage) -> list[str]:
+    """What the encoder sees of each sentence of a passage holding two or more: the sentence behind the
+    passage's own context (regulation, chapter, article); empty for a passage of one sentence.
+
+    Search scores a passage by its best sentence as well as by its whole text: a long paragraph of a work
+    report covers several topics, and its vector is close to none of them (see bench/search_quality.py)."""
+    sentences = [s for m in SENTENCE_RE.finditer(p.text) if len(s := m.group(0).strip()) >= SENTENCE_MIN_CHARS]
+    if len(sentences) < 2:
+        return []
+    prefix = p.embed_text[: len(p.embed_text) - len(p.text)] if p.embed_text.endswith(p.text) else ""
+    return [prefix + s for s in sentences]
+
+
 def _split(text: str, start: int, limit: int = MAX_CHARS) -> list[tuple[int, int]]:
     """Cut ``text`` (which starts at ``start``) into spans of at most ``limit`` chars at sentence ends."""
     if len(text) <= limit:

@@ -29,7 +29,7 @@ from policykg.graph.store import SQLiteStore
 from policykg.ingest.extract import extract
 from policykg.ingest.linking import rule_links
 from policykg.ingest.metadata import Metadata, infer_metadata
-from policykg.ingest.passages import make_passages
+from policykg.ingest.passages import make_passages, sentence_texts
 from policykg.ingest.protocols import Encoder, Indexer, Linker, Syncer, Tokenizer
 from policykg.ingest.readers import SUPPORTED_SUFFIXES, ReadError, read_document
 
@@ -71,6 +71,7 @@ class Embedded:
     prepared: Prepared
     vectors: np.ndarray | None
     tokens: list[str]  # per passage, its BM25 words joined by spaces
+    sentence_vectors: list[np.ndarray | None] = field(default_factory=list)  # per passage: its sentences' (None: one sentence)
 
 
 @dataclass
@@ -159,24 +160,23 @@ def prepare(path: Path, given: Metadata | None = None) -> Prepared:
 
 # ---------------------------------------------------------------- cut passages + embed
 def embed(prepared: Prepared, encoder: Encoder, tokenizer: Tokenizer, batch_size: int = 32) -> Embedded:
-    """Cut passages, embed them and tokenise them for BM25 (the heavy stage of ingest)."""
-    ex = prepared.extraction
-    ex.passages = make_passages(ex)
-    texts = [p.embed_text for p in ex.passages]
-    vectors = encoder.encode_passages(texts, batch_size=batch_size) if texts else None
-    return Embedded(prepared, vectors, [" ".join(tokenizer.tokenize(t)) for t in texts])
+    """Cut passages, embed them (and their sentences) and tokenise them for BM25 (the heavy stage of ingest)."""
+    return embed_documents([prepared], encoder, [tokenizer], batch_size)[0]
 
 
 def embed_documents(
     prepared: Sequence[Prepared], encoder: Encoder, tokenizers: Sequence[Tokenizer], batch_size: int = 32,
 ) -> list[Embedded]:
-    """:func:`embed` for several documents with one encoder call: their passages are batched together by
-    length (less padding, fuller batches than one document at a time), then split back per document."""
+    """:func:`embed` for several documents with one encoder call: their passages and the sentences of their
+    longer passages are batched together by length (less padding, fuller batches than one document at a
+    time), then split back per document and passage."""
     texts: list[list[str]] = []
+    sentences: list[list[list[str]]] = []
     for p in prepared:
         p.extraction.passages = make_passages(p.extraction)
         texts.append([x.embed_text for x in p.extraction.passages])
-    flat = [t for doc in texts for t in doc]
+        sentences.append([sentence_texts(x) for x in p.extraction.passages])
+    flat = [t for doc in texts for t in doc] + [s for doc in sentences for ss in doc for s in ss]
     vectors = encoder.encode_passages(flat, batch_size=batch_size) if flat else None
     out: list[Embedded] = []
     start = 0
@@ -184,6 +184,10 @@ def embed_documents(
         vecs = vectors[start : start + len(doc)] if vectors is not None and doc else None
         start += len(doc)
         out.append(Embedded(p, vecs, [" ".join(tokenizer.tokenize(t)) for t in doc]))
+    for ready, per_passage in zip(out, sentences, strict=True):
+        for ss in per_passage:
+            ready.sentence_vectors.append(vectors[start : start + len(ss)] if vectors is not None and ss else None)
+            start += len(ss)
     return out
 
 
@@ -268,7 +272,7 @@ def store_document(
     old = store.find_document(path=prepared.document.path)
     readded = store.write_document(
         prepared.extraction, ready.vectors, ready.tokens, replace=old["id"] if old else None, fingerprint=prepared.fingerprint,
-        display_path=display_path or path.name,
+        display_path=display_path or path.name, sentence_vectors=ready.sentence_vectors,
     )
     if old:
         known.fingerprints.discard(old["fingerprint"])
@@ -295,6 +299,25 @@ def retokenize(store: SQLiteStore, tokenizer_for: TokenizerFactory) -> int:
     tokens = [(pid, " ".join(tokenizer.tokenize(text))) for pid, text in store.passage_embed_texts()]
     store.replace_passage_tokens(tokens, vocabulary)
     return len(tokens)
+
+
+def fill_sentence_vectors(store: SQLiteStore, encoder: Encoder, batch_size: int = 32) -> int:
+    """Embed the sentences of passages stored without them (a store written before schema 3), so that
+    search scores every passage by its best sentence too. Returns the passages done (0: nothing to do)."""
+    todo = store.passages_without_sentence_vectors()
+    if not todo:
+        return 0
+    texts = [sentence_texts(p) for p in todo]
+    flat = [t for ts in texts for t in ts]
+    vectors = encoder.encode_passages(flat, batch_size=batch_size, show_progress=True) if flat else None
+    rows: list[tuple[int, np.ndarray | None]] = []
+    start = 0
+    for p, ts in zip(todo, texts, strict=True):
+        rows.append((p.id, vectors[start : start + len(ts)] if vectors is not None and ts else None))
+        start += len(ts)
+    store.set_sentence_vectors(rows)
+    log.info("embedded the sentences of %d passages stored without them", len(todo))
+    return len(todo)
 
 
 # ---------------------------------------------------------------- link
@@ -328,8 +351,11 @@ def run(
     progress: Progress | None = None,
     report: IngestReport | None = None,
     display: Mapping[Path, str] | None = None,
+    encoder: Callable[[], Encoder] | None = None,
 ) -> IngestReport:
     """Ingest ``items`` (files with what the user says of them) into ``store``, then link, sync and refresh.
+
+    ``encoder``: to embed the sentences of passages an older policykg stored without them.
 
     Bad files are reported, not fatal; the same content twice adds nothing; changed content at a
     known path replaces the old version. ``display`` gives the name each file is shown under (see
@@ -354,6 +380,10 @@ def run(
                 report.failed.append(failure(path, exc))
     if progress:
         progress("linking", len(items), len(items))
+    if encoder is not None and store.passages_without_sentence_vectors():
+        if progress:
+            progress("sentences", len(items), len(items))
+        fill_sentence_vectors(store, encoder(), step.batch_size)
     retokenize(store, step.tokenizer_for)
     if store.links_dirty():
         link(store, linkers)
@@ -406,6 +436,7 @@ __all__ = [
     "display_paths",
     "embed",
     "embed_documents",
+    "fill_sentence_vectors",
     "link",
     "prepare",
     "remove",

@@ -36,6 +36,11 @@ class VectorSearch(PassageIndex, Protocol):
         """The best ``k`` passages for each query vector, within ``filters``."""
         ...
 
+    def search_sentences(self, queries: np.ndarray, k: int, filters: Filters) -> list[Candidates]:
+        """The best ``k`` passages for each query vector by their best sentence (passages of two or more
+        sentences), within ``filters``; empty where the backend holds no sentence vectors."""
+        ...
+
 
 class KeywordSearch(PassageIndex, Protocol):
     """BM25 over the passages' words."""

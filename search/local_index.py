@@ -34,6 +34,14 @@ REFINE = 2  # ivf-sq8: candidates fetched per result wanted, re-scored on the fu
 KINDS = ("auto", "flat", "hnsw", "ivf-sq8")
 VECTORS_FILE = "vectors.faiss"
 FULL_FILE = "vectors-f32.npy"  # ivf-sq8: the full-precision vectors in passage id order, read from disk as needed
+SENTENCES_FILE = "sentences.faiss"  # the sentence vectors of passages of two or more sentences (row number = id)
+SENTENCE_PASSAGES_FILE = "sentence-passages.npy"  # the passage id of each sentence row
+SENTENCE_FETCH = 3  # sentence rows fetched per passage wanted (a passage's sentences often come together)
+
+
+def full_path(path: Path) -> Path:
+    """Where an ivf-sq8 index saved at ``path`` keeps its full-precision vectors."""
+    return path.with_name(FULL_FILE if path.name == VECTORS_FILE else f"{path.stem}-f32.npy")
 
 
 def ivf_lists(n: int) -> int:
@@ -290,7 +298,7 @@ class FaissIndex:
         faiss.write_index(self.index, str(path))  # type: ignore[call-overload]
         if self.full is not None:
             full = self.full if isinstance(self.full, np.ndarray) else self.full[np.arange(len(self.full))]
-            np.save(path.with_name(FULL_FILE), full)
+            np.save(full_path(path), full)
 
     @classmethod
     def load(cls, path: Path) -> FaissIndex:
@@ -300,7 +308,7 @@ class FaissIndex:
         index = faiss.read_index(str(path))
         ids = faiss.vector_to_array(index.id_map).astype(np.int64)  # type: ignore[attr-defined]
         if isinstance(faiss.downcast_index(index.index), faiss.IndexIVF):  # type: ignore[attr-defined]
-            full = DiskRows(path.with_name(FULL_FILE))
+            full = DiskRows(full_path(path))
             if len(full) != len(ids) or not np.all(ids[1:] > ids[:-1]):
                 raise ValueError(f"{path}: {len(ids)} vectors but {len(full)} full vectors, or ids out of order")
             return cls(index, ids, full)
@@ -373,7 +381,10 @@ class BM25Index:
         return cls(retriever, ids, columns)
 
 
-def write_indexes(directory: Path, generation: int, vectors: FaissIndex | None, bm25: BM25Index) -> None:
+def write_indexes(
+    directory: Path, generation: int, vectors: FaissIndex | None, bm25: BM25Index,
+    sentences: tuple[FaissIndex, np.ndarray] | None = None,
+) -> None:
     """Write both indexes to a temp dir, then swap it in with one rename.
 
     Called only by the one ingest holding the data directory's lock: temp dirs left by a killed
@@ -386,6 +397,9 @@ def write_indexes(directory: Path, generation: int, vectors: FaissIndex | None, 
     try:
         if vectors is not None:
             vectors.save(tmp / VECTORS_FILE)
+        if sentences is not None:
+            sentences[0].save(tmp / SENTENCES_FILE)
+            np.save(tmp / SENTENCE_PASSAGES_FILE, sentences[1])
         (tmp / "bm25").mkdir()
         bm25.save(tmp / "bm25")
         (tmp / "state.json").write_text(json.dumps({"generation": generation, "passages": len(bm25.ids)}))
@@ -425,6 +439,8 @@ class LocalIndex:
         self.compress_above, self.nprobe, self.bm25_on_disk = compress_above, nprobe, bm25_on_disk
         self.k1, self.b = k1, b
         self.vectors: FaissIndex | None = None
+        self.sentences: FaissIndex | None = None  # row i: a sentence of passage ``sentence_passages[i]``
+        self.sentence_passages = np.zeros(0, np.int64)
         self.bm25: BM25Index | None = None
         self.catalog = PassageCatalog(store)
         self.tokenizer = Tokenizer()
@@ -444,6 +460,7 @@ class LocalIndex:
             try:
                 path = self.directory / VECTORS_FILE
                 self.vectors = FaissIndex.load(path) if path.exists() else None
+                self._load_sentences()
                 self.bm25 = BM25Index.load(self.directory / "bm25", disk=self.bm25_on_disk)
                 # another process may have swapped in newer indexes while these were read
                 loaded = read_generation(self.directory) == generation
@@ -454,9 +471,21 @@ class LocalIndex:
         self.tokenizer = Tokenizer.from_regulations(self.store.regulations())
         self._generation = generation
         if write and not loaded and self.bm25 is not None:
-            write_indexes(self.directory, generation, self.vectors, self.bm25)
+            sentences = (self.sentences, self.sentence_passages) if self.sentences is not None else None
+            write_indexes(self.directory, generation, self.vectors, self.bm25, sentences)
             if self.vectors is not None and self.vectors.full is not None:  # keep the full vectors on disk only
                 self.vectors = FaissIndex.load(self.directory / VECTORS_FILE)
+            if self.sentences is not None and self.sentences.full is not None:
+                self._load_sentences()
+
+    def _load_sentences(self) -> None:
+        path = self.directory / SENTENCES_FILE
+        self.sentences, self.sentence_passages = None, np.zeros(0, np.int64)
+        if path.exists():
+            self.sentences = FaissIndex.load(path)
+            self.sentence_passages = np.load(self.directory / SENTENCE_PASSAGES_FILE)
+            if len(self.sentence_passages) != len(self.sentences.ids):
+                raise ValueError(f"{path}: {len(self.sentences.ids)} sentence vectors but {len(self.sentence_passages)} passage ids")
 
     def _build(self) -> None:
         dim = self.store.vector_dim() or 384
@@ -464,6 +493,13 @@ class LocalIndex:
         self.vectors = (
             FaissIndex.build(ids, vecs, self.kind, self.threads, compress_above=self.compress_above, nprobe=self.nprobe)
             if len(ids) else None
+        )
+        sids, svecs = self.store.sentence_vectors(dim)
+        self.sentence_passages = sids
+        self.sentences = (
+            FaissIndex.build(np.arange(len(sids), dtype=np.int64), svecs, self.kind, self.threads,
+                             compress_above=self.compress_above, nprobe=self.nprobe)
+            if len(sids) else None
         )
         tids, tokens = self.store.passage_tokens()
         texts = {p.id: p.embed_text for p in self.store.passages()}
@@ -477,6 +513,20 @@ class LocalIndex:
             return [Candidates() for _ in range(len(queries))]
         scores, found = self.vectors.search(queries, k, allowed)
         return [Candidates(found[i][found[i] >= 0], scores[i][found[i] >= 0]) for i in range(len(found))]
+
+    def search_sentences(self, queries: np.ndarray, k: int, filters: Filters) -> list[Candidates]:
+        allowed = self.catalog.allowed(filters)
+        rows = None if allowed is None else np.flatnonzero(np.isin(self.sentence_passages, allowed))
+        if self.sentences is None or (rows is not None and not len(rows)):
+            return [Candidates() for _ in range(len(queries))]
+        scores, found = self.sentences.search(queries, k * SENTENCE_FETCH, rows)
+        out = []
+        for i in range(len(found)):
+            ok = found[i] >= 0
+            pids, best = self.sentence_passages[found[i][ok]], scores[i][ok]
+            first = np.sort(np.unique(pids, return_index=True)[1])[:k]  # rows come best first: a passage's best sentence
+            out.append(Candidates(pids[first], best[first]))
+        return out
 
     def search_keywords(self, query: str, k: int, filters: Filters) -> Candidates:
         if self.bm25 is None:

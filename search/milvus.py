@@ -135,6 +135,10 @@ class MilvusIndex:
         scores, found = self.search(queries, k, only, where)
         return [Candidates(found[i][found[i] >= 0], scores[i][found[i] >= 0]) for i in range(len(found))]
 
+    def search_sentences(self, queries: np.ndarray, k: int, filters: Filters) -> list[Candidates]:
+        """No sentence rows in the collection (yet): passages are scored by their whole text only."""
+        return [Candidates() for _ in range(len(queries))]
+
     def search_keywords(self, query: str, k: int, filters: Filters) -> Candidates:
         where, only = self._where(filters)
         return Candidates(*self.keyword_search(query, k, only, where))

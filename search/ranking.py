@@ -37,6 +37,9 @@ class FusionWeights:
     # only ("questions"), every query ("all") or none ("off"); topic phrases lose recall with it
     adapter: Literal["off", "questions", "all"] = "questions"
     adapter_mix: float = 0.5  # the adapted query vector's share against the plain one (1: adapted only; 0.5 measured best)
+    # sentence-level vectors with max-sim (a passage scores as its best sentence when that beats its whole
+    # text) for topic phrases ("topics"), every query ("all") or none ("off"); questions lose with it
+    sentences: Literal["off", "topics", "all"] = "topics"
 
 
 @dataclass
@@ -59,6 +62,19 @@ def top_k(scores: np.ndarray, ids: np.ndarray, k: int, mask: np.ndarray | None =
     part = np.argpartition(-scores, k - 1)[:k]
     order = part[np.argsort(-scores[part], kind="stable")]
     return Candidates(ids[order], scores[order])
+
+
+def best_of(a: Candidates, b: Candidates) -> Candidates:
+    """Both candidate lists as one: each passage with the higher of its two scores, best first."""
+    if not len(b.ids):
+        return a
+    if not len(a.ids):
+        return b
+    ids = np.concatenate([a.ids, b.ids])
+    scores = np.concatenate([a.scores, b.scores])
+    order = np.argsort(-scores, kind="stable")
+    first = np.sort(np.unique(ids[order], return_index=True)[1])
+    return Candidates(ids[order][first], scores[order][first])
 
 
 def fuse(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,7 +25,15 @@ from policykg.ingest.protocols import Encoder
 from policykg.search.backends import KeywordSearch, VectorSearch
 from policykg.search.filters import Filters, PassageCatalog
 from policykg.search.query import keyword_query, query_kind, years_named
-from policykg.search.ranking import Candidates, FusionWeights, Mode, diversify_years, fuse, fuse_scores
+from policykg.search.ranking import (
+    Candidates,
+    FusionWeights,
+    Mode,
+    best_of,
+    diversify_years,
+    fuse,
+    fuse_scores,
+)
 from policykg.search.rerank import content_terms, coverage, rerank
 from policykg.search.tokenize import Tokenizer
 
@@ -39,6 +47,7 @@ TOPIC_COSINE = 0.855
 TOPIC_COSINE_SHORT = 0.890  # query of at most SHORT_QUERY characters
 SHORT_QUERY = 6
 TOPIC_COVERAGE = 0.6
+PASSAGE_CACHE = 8192  # passages kept in memory for the query path (rerank texts, hits), per store generation
 
 
 @dataclass
@@ -89,6 +98,8 @@ class Searcher:
         self._reg_names: list[tuple[str, str]] = []  # (name or alias, doc id of its full text), longest first
         self._idf: dict[str, float] = {}
         self._idf_generation = -2
+        self._cache: OrderedDict[int, Passage] = OrderedDict()  # recently read passages, this generation's
+        self._cache_lock = threading.Lock()
 
     # -- index life cycle
     def refresh(self, *, write: bool = False) -> None:
@@ -96,6 +107,8 @@ class Searcher:
         with self._lock, self.store.snapshot():
             gen = self.store.generation()
             if gen != self._generation:
+                with self._cache_lock:
+                    self._cache.clear()
                 self.catalog = PassageCatalog.load(self.store)
                 self._docs = {d.id: d for d in self.store.documents()}
                 regs = self.store.regulations()
@@ -107,6 +120,27 @@ class Searcher:
             for index in dict.fromkeys([self.vectors, self.keywords]):  # one call when one backend serves both
                 index.refresh(self.catalog, gen, write=write)
             self._generation = gen
+
+    def passages(self, ids: Sequence[int]) -> dict[int, Passage]:
+        """The stored passages of ``ids`` (those that exist), from a small per-generation cache when it has
+        them: a query reads the texts of its top candidates twice (second stage, hits), and popular queries
+        come back."""
+        out: dict[int, Passage] = {}
+        with self._cache_lock:
+            for pid in ids:
+                p = self._cache.get(pid)
+                if p is not None:
+                    self._cache.move_to_end(pid)
+                    out[pid] = p
+        missing = [pid for pid in ids if pid not in out]
+        if missing:
+            read = {p.id: p for p in self.store.passages(missing)}
+            out.update(read)
+            with self._cache_lock:
+                self._cache.update(read)
+                while len(self._cache) > PASSAGE_CACHE:
+                    self._cache.popitem(last=False)
+        return out
 
     # -- ranking
     def _rank(self, query: str, mode: Mode, f: Filters, depth: int, qvec: np.ndarray | None = None) -> list[tuple[int, float]]:
@@ -120,6 +154,8 @@ class Searcher:
             if mode == "hybrid" and (w.adapter == "all" or (w.adapter == "questions" and question)):
                 qvec = self._adapted(qvec)
             dense = self.vectors.search_vectors(qvec, depth, f)[0]
+            if mode == "hybrid" and (w.sentences == "all" or (w.sentences == "topics" and not question)):
+                dense = best_of(dense, self.vectors.search_sentences(qvec, depth, f)[0])
         kw_query = query  # bm25 and dense modes stay the plain rankers; hybrid gets every stage
         if mode == "hybrid" and (w.strip_scaffolding or w.expand_terms):
             kw_query = keyword_query(query, strip=w.strip_scaffolding, expand=w.expand_terms)
@@ -143,7 +179,7 @@ class Searcher:
         if mode == "hybrid" and weight > 0 and ranked:
             terms = content_terms(self.tokenizer.tokenize(kw_query))
             head = [pid for pid, _ in ranked[:50]]
-            texts = {p.id: p.embed_text for p in self.store.passages(head)}
+            texts = {pid: p.embed_text for pid, p in self.passages(head).items()}
             ranked = rerank(ranked, texts, terms, weight)
         return ranked
 
@@ -250,7 +286,7 @@ class Searcher:
         terms = content_terms(self.tokenizer.tokenize(kw_query))
         ids = list(dict.fromkeys(dense.ids.tolist() + bm25.ids.tolist()))
         idf = self._report_idf()
-        return any(coverage(terms, p.embed_text, idf) >= TOPIC_COVERAGE for p in self.store.passages(ids))
+        return any(coverage(terms, p.embed_text, idf) >= TOPIC_COVERAGE for p in self.passages(ids).values())
 
     def _report_idf(self) -> dict[str, float]:
         """IDF of the stored tokens over the report passages (for weighted coverage), once per generation."""
@@ -273,7 +309,7 @@ class Searcher:
         chunk = k * 2 + 10
         for at in range(0, len(ranked), chunk):  # usually one read; more when many are dropped
             part = ranked[at: at + chunk]
-            passages.update((p.id, p) for p in self.store.passages([pid for pid, _ in part]))
+            passages.update(self.passages([pid for pid, _ in part]))
             for pid, score in part:
                 p = passages.get(pid)
                 if p is None or p.text in seen_texts:

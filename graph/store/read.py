@@ -282,6 +282,25 @@ class StoreReads(StoreBase):
             vecs[i] = np.frombuffer(r["vector"], dtype=np.float32)
         return ids, vecs
 
+    def sentence_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(passage id per row, vectors) of the sentences of every passage stored with them, in passage id order."""
+        rows = self.con.execute(
+            "SELECT id, sentence_vectors AS s FROM passages WHERE length(sentence_vectors) > 0 ORDER BY id"
+        ).fetchall()
+        blocks = [np.frombuffer(r["s"], dtype=np.float32).reshape(-1, dim) for r in rows]
+        if not blocks:
+            return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
+        ids = np.repeat(np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows)), [len(b) for b in blocks])
+        return ids, np.concatenate(blocks)
+
+    def passages_without_sentence_vectors(self) -> list[Passage]:
+        """Passages with a vector whose sentences were never embedded (stored before schema 3), in id order."""
+        return [
+            Passage(**r) for r in self._rows(
+                f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE vector IS NOT NULL AND sentence_vectors IS NULL ORDER BY id"
+            )
+        ]
+
     def document_passage_vectors(self, doc_id: str) -> tuple[list[int], np.ndarray, list[str]]:
         """(ids, vectors, texts as embedded) of one document's passages."""
         rows = self._rows("SELECT id, vector, embed_text FROM passages WHERE doc_id=? AND vector IS NOT NULL ORDER BY id", (doc_id,))

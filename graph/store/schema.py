@@ -14,7 +14,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2  # 2: links.relation, measures.parent_id, measure_units.source (older stores are migrated)
+SCHEMA_VERSION = 3  # 2: links.relation, measures.parent_id, measure_units.source; 3: passages.sentence_vectors
+# (older stores are migrated)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,7 +86,8 @@ CREATE INDEX IF NOT EXISTS links_measure ON links(measure_id);
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     start INTEGER, "end" INTEGER, section TEXT, article TEXT, text TEXT, embed_text TEXT,
-    tokens TEXT, vector BLOB
+    tokens TEXT, vector BLOB,
+    sentence_vectors BLOB  -- a passage of two or more sentences: one vector per sentence, float32 rows
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 CREATE TABLE IF NOT EXISTS remote_sync (
@@ -161,6 +163,11 @@ class StoreBase:
             self._columns.clear()
         if "source" not in self._table_columns("measure_units"):
             con.execute("ALTER TABLE measure_units ADD COLUMN source TEXT NOT NULL DEFAULT 'text'")
+            self._columns.clear()
+        if "sentence_vectors" not in self._table_columns("passages"):
+            # passages of an older store are scored by their whole text only; re-embedding fills this
+            # (policykg reembed), so does re-ingesting a changed document
+            con.execute("ALTER TABLE passages ADD COLUMN sentence_vectors BLOB")
             self._columns.clear()
 
     def _table_columns(self, table: str) -> set[str]:

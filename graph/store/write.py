@@ -33,6 +33,7 @@ class StoreWrites(StoreBase):
         replace: str | None = None,
         fingerprint: str = "",
         display_path: str | None = None,
+        sentence_vectors: Sequence[np.ndarray | None] = (),
     ) -> bool:
         """Store one document and everything found in it, replacing ``replace`` (a doc id), atomically.
 
@@ -97,9 +98,16 @@ class StoreWrites(StoreBase):
             )
             for i, p in enumerate(extraction.passages):
                 blob = vectors[i].astype(np.float32).tobytes() if vectors is not None else None
+                sv = sentence_vectors[i] if i < len(sentence_vectors) else None
+                # b"": one sentence (nothing to add); NULL: not embedded (filled by the next ingest run)
+                sentences = (
+                    np.ascontiguousarray(sv, dtype=np.float32).tobytes() if sv is not None and len(sv)
+                    else b"" if i < len(sentence_vectors) and vectors is not None else None
+                )
                 con.execute(
-                    "INSERT INTO passages (doc_id, start, \"end\", section, article, text, embed_text, tokens, vector) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (p.doc_id, p.start, p.end, p.section, p.article, p.text, p.embed_text, tokens[i], blob),
+                    "INSERT INTO passages (doc_id, start, \"end\", section, article, text, embed_text, tokens, vector,"
+                    " sentence_vectors) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (p.doc_id, p.start, p.end, p.section, p.article, p.text, p.embed_text, tokens[i], blob, sentences),
                 )
             self._set_meta(con, "links_dirty", "1")
             self._bump(con)
@@ -195,6 +203,15 @@ class StoreWrites(StoreBase):
                 rows,
             )
             self._set_meta(con, "links_dirty", "0")
+            self._bump(con)
+
+    def set_sentence_vectors(self, rows: Iterable[tuple[int, np.ndarray | None]]) -> None:
+        """Set the sentence vectors of passages (``(id, rows)``; None: a passage of one sentence), in one transaction."""
+        with self.transaction() as con:
+            con.executemany(
+                "UPDATE passages SET sentence_vectors=? WHERE id=?",
+                [(np.ascontiguousarray(v, dtype=np.float32).tobytes() if v is not None and len(v) else b"", pid) for pid, v in rows],
+            )
             self._bump(con)
 
     def replace_passage_tokens(self, tokens: Iterable[tuple[int, str]], vocabulary: str) -> None:

@@ -1,4 +1,4 @@
-"""Fusion by normalised scores, the year spread, and heading-only passages (fast: no model)."""
+"""Fusion by normalised scores, the year spread, heading-only passages and sentences (fast: no model)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from policykg.ingest.passages import is_heading_only, make_passages
+from policykg.ingest.passages import is_heading_only, make_passages, sentence_texts
 from policykg.ingest.pipeline import prepare
-from policykg.search.ranking import Candidates, diversify_years, fuse_scores, minmax
+from policykg.search.ranking import Candidates, best_of, diversify_years, fuse_scores, minmax
 from tests.conftest import FOUNDING
 
 HEADING = "（四）落实行政执法制度，深入推进严格规范公正文明执法"
@@ -67,3 +67,28 @@ def test_articles_are_never_heading_only(corpus: Path) -> None:
     passages = make_passages(prepared.extraction)
     assert len(passages) > 1000
     assert not [p.article for p in passages if is_heading_only(p.text, p.section)]
+
+
+def test_sentences_of_long_passages_keep_their_context(corpus: Path) -> None:
+    articles = make_passages(prepare(corpus / "regulations" / "minfadian.md").extraction)
+    long = next(p for p in articles if p.article == "第一千零六十四条")  # 夫妻共同债务: two paragraphs
+    sentences = sentence_texts(long)
+    context = long.embed_text[: len(long.embed_text) - len(long.text)]
+    assert "民法典" in context and "夫妻关系" in context  # regulation, chapter and section
+    assert len(sentences) >= 2 and all(s.startswith(context) for s in sentences)
+    assert "".join(s[len(context):] for s in sentences).replace("\n", "") == long.text.replace("\n", "")
+    report = make_passages(prepare(corpus / FOUNDING).extraction)
+    paragraph = max(report, key=lambda p: len(p.text))
+    assert [s for s in sentence_texts(paragraph) if "现场检查40次" in s] or len(sentence_texts(paragraph)) > 2
+    assert all(s in paragraph.text for s in sentence_texts(paragraph))  # a report passage has no context prefix
+    one = next(p for p in articles if len([c for c in "。；！？" if c in p.text.rstrip("。")]) == 0)
+    assert sentence_texts(one) == []  # one sentence: its passage vector is its sentence vector
+
+
+def test_best_of_keeps_each_passage_once_at_its_higher_score() -> None:
+    passages = Candidates(np.array([1, 2, 3]), np.array([0.80, 0.79, 0.70], np.float32))
+    sentences = Candidates(np.array([3, 4, 1]), np.array([0.90, 0.75, 0.60], np.float32))
+    out = best_of(passages, sentences)
+    assert out.ids.tolist() == [3, 1, 2, 4]
+    assert np.allclose(out.scores, [0.90, 0.80, 0.79, 0.75])
+    assert best_of(passages, Candidates()) is passages

@@ -1,0 +1,107 @@
+"""The searcher's passage cache and its sentence vectors (fast: the stand-in encoder)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from policykg.api.kb import KnowledgeBase
+from policykg.ingest.passages import sentence_texts
+from policykg.search.filters import Filters
+from policykg.search.local_index import SENTENCES_FILE, LocalIndex
+from policykg.search.milvus import MilvusIndex
+from tests.conftest import FOUNDING, HashingEncoder
+
+
+def test_passages_are_read_once_and_follow_a_replaced_document(
+    founding_kb: KnowledgeBase, corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder,
+) -> None:
+    data = tmp_path / "copy"
+    shutil.copytree(founding_kb.data_dir, data)
+    kb = KnowledgeBase(data, encoder=hashing_encoder)
+    searcher = kb.searcher
+    reads: list[int] = []
+    store_passages = kb.store.passages
+
+    def counting(ids=None):  # type: ignore[no-untyped-def]
+        reads.extend(ids or [])
+        return store_passages(ids)
+
+    kb.store.passages = counting  # type: ignore[method-assign]
+    first = kb.search("现场检查", k=5)
+    assert any("现场检查40次" in h.text for h in first)
+    once = len(reads)
+    assert once and len(set(reads)) == once  # the second stage and the hits share one read per passage
+    assert [h.text for h in kb.search("现场检查", k=5)] == [h.text for h in first]
+    assert len(reads) == once  # the same query again: every text from the cache
+
+    src = tmp_path / "report.txt"
+    text = (corpus / FOUNDING).read_text(encoding="utf-8")
+    src.write_text(text.replace("现场检查40次", "现场检查41次"), encoding="utf-8")
+    before = searcher._generation
+    assert kb.ingest([src], metadata=None).added
+    assert kb.store.generation() != before
+    hits = kb.search("现场检查", k=5)
+    assert any("现场检查41次" in h.text for h in hits)
+    assert kb.store.passages([h.passage_id for h in hits])  # served ids exist in the store
+
+
+def test_sentence_vectors_are_stored_indexed_and_filled_for_an_older_store(
+    founding_kb: KnowledgeBase, tmp_path: Path, hashing_encoder: HashingEncoder,
+) -> None:
+    data = tmp_path / "copy"
+    shutil.copytree(founding_kb.data_dir, data)
+    kb = KnowledgeBase(data, encoder=hashing_encoder)
+    rows, vectors = kb.store.sentence_vectors(384)
+    passages = {p.id: p for p in kb.store.passages()}
+    assert len(rows) > len(set(rows.tolist())) > 10  # several sentences for each passage that has any
+    for pid in set(rows.tolist()):  # every row is one sentence of its passage, as the encoder saw it
+        expected = hashing_encoder.encode_passages(sentence_texts(passages[pid]))
+        np.testing.assert_allclose(vectors[rows == pid], expected, atol=1e-6)
+
+    # a store written before sentence vectors: nothing stored for them; the next ingest run embeds them
+    with kb.store.transaction() as con:
+        con.execute("UPDATE passages SET sentence_vectors = NULL")
+    assert len(kb.store.passages_without_sentence_vectors()) == len(passages)
+    kb.ingest([])
+    assert not kb.store.passages_without_sentence_vectors()
+    again, again_vectors = kb.store.sentence_vectors(384)
+    assert again.tolist() == rows.tolist() and np.allclose(again_vectors, vectors)
+
+    index = kb.searcher.vectors
+    pid = int(rows[0])
+    sentence = sentence_texts(passages[pid])[1]
+    qvec = hashing_encoder.encode_queries([sentence])
+    if isinstance(index, MilvusIndex):  # no sentence rows in Milvus: passages by their whole text only
+        assert not len(index.search_sentences(qvec, 5, Filters())[0].ids)
+        return
+    assert isinstance(index, LocalIndex) and (index.directory / SENTENCES_FILE).exists()
+    # one sentence of a long paragraph, asked as a topic: the paragraph comes first by that sentence alone
+    found = index.search_sentences(qvec, 5, Filters())[0]
+    assert found.ids[0] == pid and found.scores[0] > 0.99
+    assert len(set(found.ids.tolist())) == len(found.ids)  # a passage once, at its best sentence
+    doc_type = "report" if kb.document(passages[pid].doc_id).doc_type == "report" else "regulation"
+    other = "regulation" if doc_type == "report" else "report"
+    assert pid not in index.search_sentences(qvec, 50, Filters(doc_type=other))[0].ids.tolist()
+    assert kb.search(sentence, k=1)[0].passage_id == pid
+
+
+def test_questions_are_scored_by_whole_passages_only(founding_kb: KnowledgeBase) -> None:
+    index = founding_kb.searcher.vectors
+    calls: list[int] = []
+    real = index.search_sentences
+
+    def counting(queries, k, filters):  # type: ignore[no-untyped-def]
+        calls.append(k)
+        return real(queries, k, filters)
+
+    index.search_sentences = counting  # type: ignore[method-assign]
+    try:
+        founding_kb.search("实验动物的饲养可以不申请许可证吗？")
+        assert not calls
+        founding_kb.search("实验动物许可证管理")
+        assert calls
+    finally:
+        del index.search_sentences
