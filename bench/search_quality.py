@@ -120,6 +120,7 @@ class Runner:
         self.kb = kb
         self.sets = sets
         self.judge = Judge(kb.documents(), lambda d: kb.document(d).text)
+        self.years = {d.id: d.year for d in kb.documents() if d.doc_type == "report"}
         self.searcher = Searcher(kb.store, kb.searcher.vectors, kb.searcher.keywords, lambda: vectors)
         self.queries = [q for s in sets for q in s.queries]
         self.filters = [s.filters for s in sets for _ in s.queries]
@@ -127,9 +128,24 @@ class Runner:
         self.groups = [np.arange(offsets[i], offsets[i + 1]) for i in range(len(sets))]
 
     def run(self, weights: FusionWeights, mode: Mode = "hybrid") -> Metrics:
+        return self.metrics(self.results(weights, mode))
+
+    def results(self, weights: FusionWeights, mode: Mode = "hybrid") -> list[list[Hit]]:
         self.searcher.weights = weights
-        results = self.searcher.search_many([(q.q, 10, f, mode) for q, f in zip(self.queries, self.filters, strict=True)])
-        return self.metrics(results)
+        return self.searcher.search_many([(q.q, 10, f, mode) for q, f in zip(self.queries, self.filters, strict=True)])
+
+    def years_covered(self, results: list[list[Hit]]) -> tuple[float, int]:
+        """Over the queries labelled in two or more years: the mean share of those years with a labelled
+        passage among the top 10 (a topic followed across the years), and how many such queries."""
+        shares = []
+        for q, hits in zip(self.queries, results, strict=True):
+            doc_ids = {d for d in (self.judge._doc(item["path"]) for item in q.relevant) if d}
+            years = {self.years.get(d) for d in doc_ids} - {None}
+            if len(years) < 2:
+                continue
+            found = {self.years.get(h.doc_id) for h in hits[:10] if any(self.judge.matches(h, item) for item in q.relevant)}
+            shares.append(len(found & years) / len(years))
+        return (float(np.mean(shares)) if shares else 0.0), len(shares)
 
     def metrics(self, results: list[list[Hit]]) -> Metrics:
         return np.array(per_query(self.queries, results, self.judge), dtype=np.float64).reshape(-1, 2)
@@ -381,6 +397,10 @@ def main() -> None:
               f"share q={defaults.dense_question} t={defaults.dense_topic}, "
               f"rerank q={defaults.rerank_question} t={defaults.rerank_topic}, "
               f"years={defaults.year_diversity}, adapter={defaults.adapter} (STARD in-sample for the adapter)")
+    before_years, n_years = runner.years_covered(runner.results(off))
+    shipped_years, _ = runner.years_covered(runner.results(defaults))
+    print(f"{'':34} years covered (labelled years with a labelled hit in the top 10, {n_years} queries labelled in "
+          f"several years): hybrid before {before_years:.3f}, shipped {shipped_years:.3f}")
     if args.adapter_cv:
         for grouped in (False, True):
             held = adapter_held_out(kb, runner, defaults, grouped=grouped)

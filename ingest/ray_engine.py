@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from policykg.ingest.metadata import Metadata
-from policykg.ingest.pipeline import DocumentStep, Embedded, Known, failure
+from policykg.ingest.pipeline import DocumentStep, Embedded, Known, Prepared, failure
 from policykg.ingest.protocols import Encoder
 
 if TYPE_CHECKING:
@@ -93,19 +93,27 @@ class EmbedActor:
         return self._encoder
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        """Embed the batch's prepared documents with one encoder call (their passages batched together by
+        length, as the local engine does); a document that fails is reported alone."""
         import pyarrow as pa
 
-        out = []
-        for row in batch.to_pylist():
+        out = batch.to_pylist()
+        todo: list[tuple[int, Prepared]] = []
+        for i, row in enumerate(out):
             if row["status"] == PREPARED:
-                path = Path(row["path"])
                 try:
-                    ready = self.step.embed(pickle.loads(row["payload"]), self.encoder())
-                    row = (_row(row, FAILED, error=ready) if isinstance(ready, str)
-                           else _row(row, EMBEDDED, payload=pickle.dumps(ready, protocol=_PICKLE)))
+                    todo.append((i, pickle.loads(row["payload"])))
                 except Exception as exc:
-                    row = _row(row, FAILED, error=failure(path, exc))
-            out.append(row)
+                    out[i] = _row(row, FAILED, error=failure(Path(row["path"]), exc))
+        if todo:
+            try:
+                results: list[Embedded | str] = self.step.embed_many([p for _, p in todo], self.encoder())
+            except Exception as exc:  # the model itself failed to load: every document of the batch says so
+                results = [failure(Path(out[i]["path"]), exc) for i, _ in todo]
+            for (i, _), ready in zip(todo, results, strict=True):
+                row = out[i]
+                out[i] = (_row(row, FAILED, error=ready) if isinstance(ready, str)
+                          else _row(row, EMBEDDED, payload=pickle.dumps(ready, protocol=_PICKLE)))
         return pa.Table.from_pylist(out, schema=_schema())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,12 @@ from tests.conftest import FOUNDING, HashingEncoder
 
 def test_passages_are_read_once_and_follow_a_replaced_document(
     founding_kb: KnowledgeBase, corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder,
+    data_dir_for: Callable[[Path], Path],
 ) -> None:
     data = tmp_path / "copy"
     shutil.copytree(founding_kb.data_dir, data)
-    kb = KnowledgeBase(data, encoder=hashing_encoder)
+    kb = KnowledgeBase(data_dir_for(data), encoder=hashing_encoder)  # (its own servers, if any)
+    kb.sync()
     searcher = kb.searcher
     reads: list[int] = []
     store_passages = kb.store.passages
@@ -49,11 +52,12 @@ def test_passages_are_read_once_and_follow_a_replaced_document(
 
 
 def test_sentence_vectors_are_stored_indexed_and_filled_for_an_older_store(
-    founding_kb: KnowledgeBase, tmp_path: Path, hashing_encoder: HashingEncoder,
+    founding_kb: KnowledgeBase, tmp_path: Path, hashing_encoder: HashingEncoder, data_dir_for: Callable[[Path], Path],
 ) -> None:
     data = tmp_path / "copy"
     shutil.copytree(founding_kb.data_dir, data)
-    kb = KnowledgeBase(data, encoder=hashing_encoder)
+    kb = KnowledgeBase(data_dir_for(data), encoder=hashing_encoder)  # (its own servers, if any)
+    kb.sync()
     rows, vectors = kb.store.sentence_vectors(384)
     passages = {p.id: p for p in kb.store.passages()}
     assert len(rows) > len(set(rows.tolist())) > 10  # several sentences for each passage that has any
