@@ -279,6 +279,34 @@ def sentence_stage_ms(runner: Runner, weights: FusionWeights) -> float:
     return min(ranking(on) for _ in range(2)) - min(ranking(off) for _ in range(2))
 
 
+def named_sets(kb: KnowledgeBase, queries: list[Judged], seed: int = 7) -> list[LabelledSet]:
+    """The report queries with an issuer and a year written in front (深圳2019年…), each labelled with its
+    passages in that issuer's report of that year: the year a report reviews, or the year it was published
+    (two sets; up to three reports per query, drawn at random)."""
+    import random
+
+    from policykg.search.query import issuer_names
+
+    docs = {d.id: d for d in kb.documents()}
+    judge = Judge(kb.documents(), lambda d: kb.document(d).text)
+    rng = random.Random(seed)
+    review: list[Judged] = []
+    published: list[Judged] = []
+    for q in queries:
+        by_doc: dict[str, list[dict[str, Any]]] = {}
+        for item in q.relevant:
+            d = judge._doc(item["path"])
+            if d and docs[d].doc_type == "report":
+                by_doc.setdefault(d, []).append(item)
+        for d in rng.sample(sorted(by_doc), min(3, len(by_doc))):
+            doc = docs[d]
+            place = issuer_names(doc.issuer or "")[-1]
+            review.append(Judged(f"{q.id}-{d}", f"{place}{doc.year}年{q.q}", q.kind, by_doc[d]))
+            if doc.published:
+                published.append(Judged(f"{q.id}-{d}-p", f"{place}{doc.published[:4]}年{q.q}", q.kind, by_doc[d]))
+    return [LabelledSet("named-review-yr", review, Filters()), LabelledSet("named-published", published, Filters())]
+
+
 def adapter_held_out(kb: KnowledgeBase, runner: Runner, weights: FusionWeights, k: int = FOLDS, grouped: bool = False) -> Metrics:
     """STARD rows scored by ``weights`` with a query adapter trained without them: ``k`` folds over the STARD
     questions (random, or grouped by shared articles), each fold's adapter trained as bench/train_adapter.py
@@ -410,6 +438,14 @@ def main() -> None:
                               [np.flatnonzero(np.isin(np.flatnonzero(kinds == kind), g)) for g in runner.groups])
             for kind in ("question", "topic")}
     print(f"{'':34} best on all queries: question (share, rerank) = {best['question']}, topic = {best['topic']}")
+
+    named = Runner(kb, named_sets(kb, [q for q in own if q.kind != "lay"]), vectors)
+    print(f"\n{'queries naming an issuer and a year':34} " + "  ".join(f"{s.name:>15}" for s in named.sets)
+          + f"   ({', '.join(str(len(s.queries)) for s in named.sets)} queries)")
+    for boost in (0.0, 0.1, defaults.named_boost, 0.5, 1.0):
+        tag = " (shipped)" if boost == defaults.named_boost else ""
+        print_row(f"  named-report boost {boost}{tag}", named.run(replace(defaults, named_boost=boost)), named)
+    print()
 
     print_row("peer: rank-bm25 (jieba) + faiss RRF", peer_rank_bm25_faiss(kb, runner, vectors), runner)
     if not args.no_txtai:

@@ -63,4 +63,25 @@ def years_named(query: str) -> list[int]:
     return [int(m.group(1)) for m in _YEAR_RE.finditer(query)]
 
 
-__all__ = ["QueryKind", "keyword_query", "query_kind", "strip_scaffolding", "years_named"]
+_PLACE_RE = re.compile(r"^(.{2,}?)(?:省|市|自治区|特别行政区|自治州|地区|盟|区|县)")
+
+
+def issuer_names(issuer: str) -> list[str]:
+    """The ways a query may name an issuer: its full name, a national body without the country's name
+    (中华人民共和国国务院 → 国务院), and the place it governs without its suffix (深圳市人民政府 → 深圳;
+    天津市科学技术局 → 天津)."""
+    names = [issuer]
+    if issuer.startswith("中华人民共和国") and len(issuer) > 9:
+        return [*names, issuer.removeprefix("中华人民共和国")]
+    m = _PLACE_RE.match(issuer)
+    if m:
+        names.append(m.group(1))
+    return names
+
+
+def issuers_named(query: str, issuers: list[str]) -> set[str]:
+    """The issuers among ``issuers`` that ``query`` names (by full name or by place)."""
+    return {i for i in issuers if any(name in query for name in issuer_names(i))}
+
+
+__all__ = ["QueryKind", "issuer_names", "issuers_named", "keyword_query", "query_kind", "strip_scaffolding", "years_named"]

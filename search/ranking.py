@@ -27,6 +27,9 @@ class FusionWeights:
     dense_question: float = 0.7  # share of the dense score for a question (score fusion)
     dense_topic: float = 0.6  # share of the dense score for a topic phrase (score fusion)
     score_regulation_boost: float = 0.1  # regulation_boost on the scale of score fusion (top score 1)
+    # added to the fused score of the passages of the reports of a year or an issuer the query names
+    # (深圳2019年营商环境: Shenzhen's reports reviewing or published in 2019); 0: off
+    named_boost: float = 0.3
     strip_scaffolding: bool = True  # BM25 sees the question without 请问/怎么办/可以吗 …
     expand_terms: bool = True  # BM25 also sees the statutory words for colloquial ones (search/terms.py)
     drop_headings: bool = True  # a passage that is only a heading is never a hit

@@ -24,7 +24,7 @@ from policykg.ingest.passages import is_heading_only
 from policykg.ingest.protocols import Encoder
 from policykg.search.backends import KeywordSearch, VectorSearch
 from policykg.search.filters import Filters, PassageCatalog
-from policykg.search.query import keyword_query, query_kind, years_named
+from policykg.search.query import issuers_named, keyword_query, query_kind, years_named
 from policykg.search.ranking import (
     Candidates,
     FusionWeights,
@@ -175,6 +175,8 @@ class Searcher:
                 ranked = fuse_scores(dense, bm25, share, w.score_regulation_boost, boosted)
             else:
                 ranked = fuse(dense, bm25, w, boosted)
+        if mode == "hybrid" and w.named_boost > 0 and ranked:
+            ranked = self._boost_named(ranked, query, f, w.named_boost if w.fusion == "score" else w.regulation_boost)
         weight = w.rerank_question if question else w.rerank_topic
         if mode == "hybrid" and weight > 0 and ranked:
             terms = content_terms(self.tokenizer.tokenize(kw_query))
@@ -182,6 +184,35 @@ class Searcher:
             texts = {pid: p.embed_text for pid, p in self.passages(head).items()}
             ranked = rerank(ranked, texts, terms, weight)
         return ranked
+
+    def _boost_named(self, ranked: list[tuple[int, float]], query: str, f: Filters, boost: float) -> list[tuple[int, float]]:
+        """``ranked`` with the passages of the reports the query names by year or issuer raised by ``boost``."""
+        docs = self._named_documents(query, f)
+        if not docs:
+            return ranked
+        doc_of = self.catalog.documents_of()
+        raised = [(pid, score + boost if doc_of.get(pid) in docs else score) for pid, score in ranked]
+        return sorted(raised, key=lambda ps: -ps[1])
+
+    def _named_documents(self, query: str, f: Filters) -> set[str]:
+        """The reports of the year(s) and issuer(s) ``query`` names, when the filters fix neither: a year
+        matches the year a report reviews or the year it was published (``2016年简政放权``: the 2016 report's
+        plans and the 2017 report's review)."""
+        years = set(years_named(query)) if f.year is None and f.year_from is None and f.year_to is None else set()
+        issuers = issuers_named(query, sorted({d.issuer for d in self._docs.values() if d.issuer})) if not f.issuer else set()
+        if not years and not issuers:
+            return set()
+        out = set()
+        for d in self._docs.values():
+            if d.doc_type != "report":
+                continue
+            published = int(d.published[:4]) if d.published and d.published[:4].isdigit() else None
+            if years and d.year not in years and published not in years:
+                continue
+            if issuers and d.issuer not in issuers:
+                continue
+            out.add(d.id)
+        return out
 
     def _adapted(self, qvec: np.ndarray) -> np.ndarray:
         """Query vectors through the shipped query adapter (trained for this encoder), else unchanged."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from policykg.search.query import keyword_query, query_kind, strip_scaffolding, years_named
+from policykg.search.query import issuer_names, issuers_named, keyword_query, query_kind, strip_scaffolding, years_named
 from policykg.search.terms import COLLOQUIAL, statutory_terms
 from policykg.search.tokenize import Tokenizer, bigrams
 
@@ -62,3 +62,16 @@ def test_expansion_tokens_are_bm25_terms(corpus: Path) -> None:
 @pytest.mark.parametrize(("q", "years"), [("2019年 减税降费", [2019]), ("营商环境", []), ("2020 到 2022 就业", [2020, 2022])])
 def test_years_named(q: str, years: list[int]) -> None:
     assert years_named(q) == years
+
+
+def test_issuers_are_named_by_full_name_or_by_place(corpus: Path) -> None:
+    import csv
+
+    with (corpus / "manifest.csv").open(encoding="utf-8-sig", newline="") as fh:
+        issuers = sorted({row["issuer"] for row in csv.DictReader(fh) if row["doc_type"] == "report"})
+    assert issuers_named("深圳2019年营商环境", issuers) == {"深圳市人民政府"}
+    assert issuers_named("国务院 简政放权", issuers) == {"中华人民共和国国务院"}
+    assert {i for i in issuers_named("天津科技局的法治工作", issuers)} == {i for i in issuers if i.startswith("天津")}
+    assert not issuers_named("营商环境 优化", issuers)
+    assert issuer_names("深圳市南山区司法局")[-1] == "深圳"
+    assert years_named("国务院2016年简政放权，到2035年") == [2016, 2035]

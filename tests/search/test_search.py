@@ -20,6 +20,7 @@ from policykg.search.evaluation import Judge, load_queries, load_stard, score
 from policykg.search.filters import Filters
 from policykg.search.local_index import LocalIndex
 from policykg.search.milvus import MilvusIndex
+from policykg.search.searcher import Hit
 from policykg.search.semantic_links import DEFAULT_THRESHOLD
 from tests.conftest import CORPUS, assert_servers_agree
 
@@ -66,6 +67,27 @@ def test_sentence_vectors_lift_topic_queries_and_leave_questions_alone(corpus_kb
     assert metrics["topics", "reports"]["recall@10"] >= metrics["off", "reports"]["recall@10"] + 0.05
     assert metrics["topics", "reports"]["mrr@10"] >= metrics["off", "reports"]["mrr@10"] + 0.05
     assert metrics["topics", "lay"]["recall@10"] >= metrics["off", "lay"]["recall@10"]
+
+
+def test_a_year_and_an_issuer_named_in_the_query_lead_the_hits(corpus_kb: KnowledgeBase) -> None:
+    """国务院2016年简政放权: the State Council's reports published in 2016 or reviewing 2016 come first."""
+    def named(h: Hit) -> bool:
+        d = corpus_kb.document(h.doc_id)
+        return d.issuer == "中华人民共和国国务院" and (d.year == 2016 or (d.published or "").startswith("2016"))
+
+    searcher = corpus_kb.searcher
+    shipped = searcher.weights
+    queries = ["国务院2016年简政放权", "到2035年基本实现社会主义现代化"]
+    try:
+        searcher.weights = replace(shipped, named_boost=0.0)
+        plain = [corpus_kb.search(q, k=5) for q in queries]
+    finally:
+        searcher.weights = shipped
+    hits = corpus_kb.search(queries[0], k=5)
+    assert all(named(h) for h in hits[:3]) and all("简政放权" in h.text for h in hits[:3])
+    assert sum(map(named, hits)) > sum(map(named, plain[0]))
+    # a year no report reviews or was published in changes nothing
+    assert [h.passage_id for h in corpus_kb.search(queries[1], k=5)] == [h.passage_id for h in plain[1]]
 
 
 def test_hits_quote_the_stored_text(corpus_kb: KnowledgeBase) -> None:
