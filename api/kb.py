@@ -120,7 +120,10 @@ class KnowledgeBase(Analyses):
             self.config.ingest, engine=engine or self.config.ingest.engine, address=address or self.config.ingest.address,
         ))
         with self._ingest_lock(), translated(SERVER_HINT):
-            step = DocumentStep(Tokenizer.from_regulations, tuple(self.store.regulations()), self.config.ingest.embed_batch_size)
+            step = DocumentStep(
+                Tokenizer.from_regulations, tuple(self.store.regulations()), self.config.ingest.embed_batch_size,
+                sentences=self.config.ingest.sentence_vectors,
+            )
             return pipeline.run(
                 self.store, items, engine=make_engine(settings, self.encoder), step=step, linkers=self._linkers(),
                 syncers=self.components.syncers, indexers=[self.searcher], progress=progress, report=report, display=display,

@@ -159,24 +159,25 @@ def prepare(path: Path, given: Metadata | None = None) -> Prepared:
 
 
 # ---------------------------------------------------------------- cut passages + embed
-def embed(prepared: Prepared, encoder: Encoder, tokenizer: Tokenizer, batch_size: int = 32) -> Embedded:
+def embed(prepared: Prepared, encoder: Encoder, tokenizer: Tokenizer, batch_size: int = 32, *, sentences: bool = True) -> Embedded:
     """Cut passages, embed them (and their sentences) and tokenise them for BM25 (the heavy stage of ingest)."""
-    return embed_documents([prepared], encoder, [tokenizer], batch_size)[0]
+    return embed_documents([prepared], encoder, [tokenizer], batch_size, sentences=sentences)[0]
 
 
 def embed_documents(
-    prepared: Sequence[Prepared], encoder: Encoder, tokenizers: Sequence[Tokenizer], batch_size: int = 32,
+    prepared: Sequence[Prepared], encoder: Encoder, tokenizers: Sequence[Tokenizer], batch_size: int = 32, *,
+    sentences: bool = True,
 ) -> list[Embedded]:
-    """:func:`embed` for several documents with one encoder call: their passages and the sentences of their
-    longer passages are batched together by length (less padding, fuller batches than one document at a
-    time), then split back per document and passage."""
+    """:func:`embed` for several documents with one encoder call: their passages and (``sentences``) the
+    sentences of their longer passages are batched together by length (less padding, fuller batches than
+    one document at a time), then split back per document and passage."""
     texts: list[list[str]] = []
-    sentences: list[list[list[str]]] = []
+    per_doc: list[list[list[str]]] = []
     for p in prepared:
         p.extraction.passages = make_passages(p.extraction)
         texts.append([x.embed_text for x in p.extraction.passages])
-        sentences.append([sentence_texts(x) for x in p.extraction.passages])
-    flat = [t for doc in texts for t in doc] + [s for doc in sentences for ss in doc for s in ss]
+        per_doc.append([sentence_texts(x) if sentences else [] for x in p.extraction.passages])
+    flat = [t for doc in texts for t in doc] + [s for doc in per_doc for ss in doc for s in ss]
     vectors = encoder.encode_passages(flat, batch_size=batch_size) if flat else None
     out: list[Embedded] = []
     start = 0
@@ -184,7 +185,9 @@ def embed_documents(
         vecs = vectors[start : start + len(doc)] if vectors is not None and doc else None
         start += len(doc)
         out.append(Embedded(p, vecs, [" ".join(tokenizer.tokenize(t)) for t in doc]))
-    for ready, per_passage in zip(out, sentences, strict=True):
+    for ready, per_passage in zip(out, per_doc, strict=True):
+        if not sentences:  # nothing recorded: stored as "not embedded", filled by a run that embeds sentences
+            continue
         for ss in per_passage:
             ready.sentence_vectors.append(vectors[start : start + len(ss)] if vectors is not None and ss else None)
             start += len(ss)
@@ -214,6 +217,7 @@ class DocumentStep:
     tokenizer_for: TokenizerFactory
     regulations: tuple[Regulation, ...] = ()
     batch_size: int = 32
+    sentences: bool = True  # embed the sentences of passages of several too
 
     def prepare(self, path: Path, meta: Metadata, known: Known) -> Prepared | str | None:
         """The file read and extracted; None when the store already holds it; a one-line error."""
@@ -230,7 +234,7 @@ class DocumentStep:
         """The prepared document embedded and tokenised; a one-line error."""
         try:
             tokenizer = self.tokenizer_for([*self.regulations, *prepared.extraction.regulations])
-            return embed(prepared, encoder, tokenizer, self.batch_size)
+            return embed(prepared, encoder, tokenizer, self.batch_size, sentences=self.sentences)
         except Exception as exc:
             log.exception("embedding of %s failed", prepared.document.path)
             return failure(Path(prepared.document.path), exc)
@@ -241,7 +245,7 @@ class DocumentStep:
         document at a time (so that one bad document is reported alone)."""
         try:
             tokenizers = [self.tokenizer_for([*self.regulations, *p.extraction.regulations]) for p in prepared]
-            return list(embed_documents(prepared, encoder, tokenizers, self.batch_size))
+            return list(embed_documents(prepared, encoder, tokenizers, self.batch_size, sentences=self.sentences))
         except Exception:
             log.warning("embedding %d documents together failed; embedding them one by one", len(prepared))
             return [self.embed(p, encoder) for p in prepared]
@@ -380,7 +384,7 @@ def run(
                 report.failed.append(failure(path, exc))
     if progress:
         progress("linking", len(items), len(items))
-    if encoder is not None and store.passages_without_sentence_vectors():
+    if encoder is not None and step.sentences and store.passages_without_sentence_vectors():
         if progress:
             progress("sentences", len(items), len(items))
         fill_sentence_vectors(store, encoder(), step.batch_size)

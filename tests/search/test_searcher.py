@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from policykg.api.config import Config, IngestConfig
 from policykg.api.kb import KnowledgeBase
 from policykg.ingest.passages import sentence_texts
 from policykg.search.filters import Filters
@@ -109,3 +110,24 @@ def test_questions_are_scored_by_whole_passages_only(founding_kb: KnowledgeBase)
         assert calls
     finally:
         del index.search_sentences
+
+
+def test_sentence_vectors_can_be_turned_off_and_filled_later(
+    corpus: Path, tmp_path: Path, hashing_encoder: HashingEncoder,
+) -> None:
+    regulation = corpus / "regulations" / "shiyan-dongwu-guanli-tiaoli.md"
+    off = Config(data_dir=tmp_path, ingest=IngestConfig(sentence_vectors=False))
+    kb = KnowledgeBase(tmp_path, config=off, encoder=hashing_encoder)
+    assert kb.ingest([corpus / FOUNDING, regulation]).ok
+    assert not len(kb.store.sentence_vectors(384)[0])
+    waiting = kb.store.passages_without_sentence_vectors()
+    assert len(waiting) == kb.store.counts()["passages"]
+    assert kb.ingest([corpus / FOUNDING]).unchanged  # still off: nothing embedded
+    assert len(kb.store.passages_without_sentence_vectors()) == len(waiting)
+    kb.close()
+
+    on = KnowledgeBase(tmp_path, config=Config(data_dir=tmp_path), encoder=hashing_encoder)
+    assert on.ingest([regulation]).unchanged
+    rows, _ = on.store.sentence_vectors(384)
+    assert not on.store.passages_without_sentence_vectors()
+    assert set(rows.tolist()) == {p.id for p in waiting if sentence_texts(p)}
