@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from policykg.search.query import issuer_names, issuers_named, keyword_query, query_kind, strip_scaffolding, years_named
+from policykg.search.query import (
+    issuer_names,
+    issuers_named,
+    keyword_query,
+    query_kind,
+    strip_scaffolding,
+    years_named,
+)
 from policykg.search.terms import COLLOQUIAL, statutory_terms
 from policykg.search.tokenize import Tokenizer, bigrams
 
