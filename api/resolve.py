@@ -43,6 +43,9 @@ def found(value: Any, name: str, what: str = "") -> Any:
 
 def regulation(store: SQLiteStore, name: str) -> Regulation:
     """By id, canonical name, any alias, or any form with the same key (科技进步法)."""
+    by_id = store.regulations(name)  # the usual case over HTTP: one row
+    if by_id:
+        return by_id[0]
     key = laws.regulation_key(name)
     for r in store.regulations():
         if name in (r.id, r.name) or name in r.aliases or r.key == key:

@@ -153,11 +153,14 @@ class StoreReads(StoreBase):
         return [(int(r["start"]), int(r["end"]), r["title"] or "", bool(r["planned"])) for r in rows]
 
     # -- regulations, articles, citations
-    def regulations(self) -> list[Regulation]:
-        """Every regulation (cited or held in full) with its aliases, by name."""
-        regs = self._rows("SELECT * FROM regulations ORDER BY name")
+    def regulations(self, regulation_id: str | None = None) -> list[Regulation]:
+        """Every regulation (cited or held in full) with its aliases, by name; only ``regulation_id`` when given."""
+        only = " WHERE id = ?" if regulation_id is not None else ""
+        params = (regulation_id,) if regulation_id is not None else ()
+        regs = self._rows(f"SELECT * FROM regulations{only} ORDER BY name", params)
         aliases: dict[str, list[str]] = {}
-        for row in self._rows("SELECT DISTINCT regulation_id, alias FROM regulation_sources ORDER BY length(alias)"):
+        only = " WHERE regulation_id = ?" if regulation_id is not None else ""
+        for row in self._rows(f"SELECT DISTINCT regulation_id, alias FROM regulation_sources{only} ORDER BY length(alias)", params):
             aliases.setdefault(row["regulation_id"], []).append(row["alias"])
         return [
             Regulation(

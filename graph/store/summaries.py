@@ -42,7 +42,7 @@ class StoreSummaries(StoreReads):
     """Read models for the facade, built from one or a few statements each."""
 
     def _regulation(self, regulation_id: str) -> Regulation | None:
-        return next((r for r in self.regulations() if r.id == regulation_id), None)
+        return next(iter(self.regulations(regulation_id)), None)
 
     # -- regulations
     def regulation_summaries(self) -> list[RegulationSummary]:
