@@ -2,7 +2,8 @@
 
 - graph: rdflib over the embedded store, or a SPARQL 1.1 server (``[graph] url``);
 - vectors and keywords: faiss + bm25s files beside the store, or one Milvus collection (``[vectors] url``);
-- ingest engine: this process, or Ray (``[ingest] engine``).
+- ingest engine: this process, or Ray (``[ingest] engine``);
+- the encoder: ``model`` on ``threads`` (:func:`configured_encoder`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ def make_backends(config: Config, store: SQLiteStore) -> Backends:
     return Backends(graph, embedded, index, index, syncers)
 
 
+def configured_encoder(config: Config) -> Encoder:
+    """The process-wide encoder of ``config``: its ``model`` on its ``threads`` (loaded once per process)."""
+    from policykg.search.encoders import load_encoder
+
+    return load_encoder(config.model, threads=config.threads)
+
+
 def make_engine(config: Config, encoder: Callable[[], Encoder]) -> Engine:
     """The ingest engine of ``config``: here with ``encoder``, or on Ray (each actor loads the model)."""
     if config.ingest.engine == "ray":
@@ -84,4 +92,4 @@ def make_engine(config: Config, encoder: Callable[[], Encoder]) -> Engine:
     return LocalEngine(encoder)
 
 
-__all__ = ["Backends", "make_backends", "make_engine"]
+__all__ = ["Backends", "configured_encoder", "make_backends", "make_engine"]

@@ -21,7 +21,7 @@ from policykg.api import resolve
 from policykg.api.analyses import Analyses
 from policykg.api.config import Config, Engine, load_config
 from policykg.api.errors import IngestLocked, KnowledgeBaseError, translated
-from policykg.api.factory import make_backends, make_engine
+from policykg.api.factory import configured_encoder, make_backends, make_engine
 from policykg.graph import readmodels as rm
 from policykg.graph.model import DocType, check_choice
 from policykg.graph.store import SQLiteStore
@@ -68,9 +68,7 @@ class KnowledgeBase(Analyses):
         if self._encoder is None:
             with self._encoder_lock:  # one load when a start-up thread and a first request ask at once
                 if self._encoder is None:
-                    from policykg.search.encoders import load_encoder
-
-                    self._encoder = load_encoder(self.config.model)
+                    self._encoder = configured_encoder(self.config)
         return self._encoder
 
     def warm(self) -> None:

@@ -11,7 +11,8 @@ the phases, and req/s, p50, p99, errors and the server's CPU ms per request for 
 ratio of each to the first backend. ``BACKEND@SRC`` serves
 from the code in SRC, a folder holding a ``policykg/`` package tree (put first on PYTHONPATH), e.g. an earlier
 commit's ``api graph ingest search`` (``git archive COMMIT api graph ingest search | tar -x -C SRC/policykg``):
-a before/after of code changes in one run.
+a before/after of code changes in one run; ``--src-data DIR`` gives those servers their own copy of the
+data (older code may need a store of its own schema), the others serve DATA_DIR.
 
 Each client (a thread) loops for ``--seconds`` over ``/search`` (20 Chinese queries) and, in a second
 phase, over ``/regulations/{id}/measures``; prints requests/s, p50/p99 latency and errors per phase.
@@ -66,9 +67,11 @@ class Figures:
     p99_ms: float
     errors: int
     cpu_ms: float = math.nan  # the server's CPU time per request (user + system): what other jobs on the machine disturb least
+    client_cpu_ms: float = math.nan  # this process's CPU time per request (the clients share the machine's cores)
     latencies: list[float] = field(default_factory=list, repr=False)
     elapsed: float = 0.0
     cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
 
 
 def server_cpu_s(pid: int | None) -> float:
@@ -106,7 +109,7 @@ def run_phase(
                     result.latencies.append(dt)
                     result.errors += not ok
 
-    cpu0 = server_cpu_s(pid)
+    cpu0, client0 = server_cpu_s(pid), time.process_time()
     started = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for t in threads:
@@ -114,7 +117,7 @@ def run_phase(
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    cpu = server_cpu_s(pid) - cpu0
+    cpu, client_cpu = server_cpu_s(pid) - cpu0, time.process_time() - client0
     n = len(result.latencies)
     if not n:
         print(f"{name}: no requests completed")
@@ -125,16 +128,19 @@ def run_phase(
         total.latencies += result.latencies
         total.elapsed += elapsed
         total.cpu_s += cpu
+        total.client_cpu_s += client_cpu
         total.errors += result.errors
         total.requests = len(total.latencies)
         total.per_s = total.requests / total.elapsed
         whole = percentiles(total.latencies)
         total.p50_ms, total.p99_ms = whole["p50_ms"], whole["p99_ms"]
         total.cpu_ms = total.cpu_s * 1000 / total.requests
+        total.client_cpu_ms = total.client_cpu_s * 1000 / total.requests
     print(
         f"{name:<28} {n:6d} req in {elapsed:5.1f} s  {n / elapsed:8.1f} req/s  "
         f"p50 {latency['p50_ms']:7.1f} ms  p99 {latency['p99_ms']:7.1f} ms  errors {result.errors}"
         + (f"  server CPU {cpu * 1000 / n:5.1f} ms/req" if not math.isnan(cpu) else "")
+        + f"  client CPU {client_cpu * 1000 / n:4.1f} ms/req"
     )
     return result.errors
 
@@ -226,7 +232,7 @@ def start_server(stack: contextlib.ExitStack, data: Path, backend: str, port: in
         run.first_search_ms = (time.perf_counter() - t0) * 1000
         for q in QUERIES[1:3]:  # warm-up
             client.get("/search", params={"q": q})
-    print(f"server {server.url} ({backend}): start {run.start_s:.1f} s, first /search {run.first_search_ms:.0f} ms", flush=True)
+    print(f"server {server.url} ({backend}, data {data}): start {run.start_s:.1f} s, first /search {run.first_search_ms:.0f} ms", flush=True)
     return run, server
 
 
@@ -280,6 +286,7 @@ def table(runs: list[ServerRun]) -> str:
         add(f"{name} p99 ms", [g.p99_ms if g else math.nan for g in got], ".1f")
         add(f"{name} p99/p50", [g.p99_ms / g.p50_ms if g else math.nan for g in got], ".2f")
         add(f"{name} server CPU ms/request", [g.cpu_ms if g else math.nan for g in got], ".1f")
+        add(f"{name} bench clients' CPU ms/request", [g.client_cpu_ms if g else math.nan for g in got], ".1f")
         rows.append([f"{name} errors", *[str(g.errors) if g else "-" for g in got], *["" for _ in runs[1:]]])
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)) + " |"]
@@ -297,6 +304,7 @@ def main() -> None:
     ap.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
     ap.add_argument("--rounds", type=int, default=0, help="turns the servers take (each phase's seconds split among them; "
                     "default 3 with several backends, else 1)")
+    ap.add_argument("--src-data", type=Path, help="the data directory of the BACKEND@SRC servers (default: DATA)")
     ap.add_argument(
         "--backends", default="", help="comma-separated embedding backends to serve one after the other "
         "(torch, onnx-int8, … ; 'default': POLICYKG_EMBED_BACKEND unset; BACKEND@SRC: served from the code in SRC), "
@@ -312,7 +320,10 @@ def main() -> None:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()] or [current]
     rounds = args.rounds or (3 if len(backends) > 1 else 1)
     with contextlib.ExitStack() as stack:
-        started = [start_server(stack, args.data, b, args.port or None if len(backends) == 1 else None) for b in backends]
+        started = [
+            start_server(stack, args.src_data if args.src_data and "@" in b else args.data, b, args.port or None if len(backends) == 1 else None)
+            for b in backends
+        ]
         for n in range(rounds):  # the servers take turns, so that the machine's other load falls on each alike
             if rounds > 1:
                 print(f"== round {n + 1}/{rounds}", flush=True)
@@ -322,7 +333,7 @@ def main() -> None:
         for run, server in started:
             run.rss_mb, run.peak_rss_mb = server_memory(server.proc.pid)
             runs.append(run)
-    print(f"\ndata {args.data}; {args.clients} clients; {args.seconds:g} s per phase and server in {rounds} turn(s)")
+    print(f"\ndata {args.data}{f' (@SRC servers: {args.src_data})' if args.src_data else ''}; {args.clients} clients; {args.seconds:g} s per phase and server in {rounds} turn(s)")
     print(table(runs))
     errors = sum(r.errors for r in runs)
     if errors:

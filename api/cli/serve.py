@@ -28,6 +28,8 @@ def serve(
         _fail(f"the server needs fastapi and uvicorn: pip install 'policykg[server]' ({exc.name} missing)")
     kb = _kb(data)
     server = kb.config.server
+    if kb.config.threads is None:  # queries run side by side: one encoder thread each (see ServerConfig)
+        kb.config.threads = server.threads
     host, port = host or server.host, port or server.port
     api_key = os.environ.get(api_key_env or server.api_key_env) or None
     application = create_app(

