@@ -84,8 +84,9 @@ def test_a_year_and_an_issuer_named_in_the_query_lead_the_hits(corpus_kb: Knowle
     finally:
         searcher.weights = shipped
     hits = corpus_kb.search(queries[0], k=5)
-    assert all(named(h) for h in hits[:3]) and all("简政放权" in h.text for h in hits[:3])
-    assert sum(map(named, hits)) > sum(map(named, plain[0]))
+    assert named(hits[0]) and "简政放权" in hits[0].text
+    # a raise, not a filter: a strong passage of another year may stay among them
+    assert sum(map(named, hits)) >= 3 and sum(map(named, hits)) > sum(map(named, plain[0]))
     # a year no report reviews or was published in changes nothing
     assert [h.passage_id for h in corpus_kb.search(queries[1], k=5)] == [h.passage_id for h in plain[1]]
 
