@@ -95,6 +95,7 @@ class Searcher:
         self.catalog = PassageCatalog(store)
         self.tokenizer = Tokenizer()
         self._docs: dict[str, DocumentSummary] = {}
+        self._issuers: list[str] = []  # the issuers of the stored documents, for names in a query
         self._reg_names: list[tuple[str, str]] = []  # (name or alias, doc id of its full text), longest first
         self._idf: dict[str, float] = {}
         self._idf_generation = -2
@@ -111,6 +112,7 @@ class Searcher:
                     self._cache.clear()
                 self.catalog = PassageCatalog.load(self.store)
                 self._docs = {d.id: d for d in self.store.documents()}
+                self._issuers = sorted({d.issuer for d in self._docs.values() if d.issuer})
                 regs = self.store.regulations()
                 self.tokenizer = Tokenizer.from_regulations(regs)
                 self._reg_names = sorted(
@@ -199,7 +201,7 @@ class Searcher:
         matches the year a report reviews or the year it was published (``2016年简政放权``: the 2016 report's
         plans and the 2017 report's review)."""
         years = set(years_named(query)) if f.year is None and f.year_from is None and f.year_to is None else set()
-        issuers = issuers_named(query, sorted({d.issuer for d in self._docs.values() if d.issuer})) if not f.issuer else set()
+        issuers = issuers_named(query, self._issuers) if not f.issuer else set()
         if not years and not issuers:
             return set()
         out = set()
