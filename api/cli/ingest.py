@@ -22,7 +22,7 @@ def ingest(
     issuer: Annotated[str | None, typer.Option(help="Issuing body, e.g. 天津市科学技术局.")] = None,
     doc_type: Annotated[DocType | None, typer.Option("--type", help="report or regulation.")] = None,
     title: Annotated[str | None, typer.Option(help="Document title.")] = None,
-    engine: Annotated[Engine | None, typer.Option(help="local, or ray: read, extract and embed on a Ray cluster (pip install 'policykg[ray]'); default: [ingest] engine.")] = None,
+    engine: Annotated[Engine | None, typer.Option(help="local, or ray: read, extract and embed on a Ray cluster (pip install 'policykg\\[ray]'); default: \\[ingest] engine.")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address for --engine ray (default: a local Ray on 127.0.0.1).")] = None,
     data: DataOpt = None,
     as_json: JsonOpt = False,

@@ -12,14 +12,14 @@ from policykg.api.cli.common import DataOpt, _fail, _kb, app, err
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default: [server] host, 127.0.0.1).", show_default=False)] = None,
-    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: [server] port, 8000).", show_default=False)] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: \\[server] host, 127.0.0.1).", show_default=False)] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: \\[server] port, 8000).", show_default=False)] = None,
     api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="Environment variable holding the upload API key (unset: uploads off; default POLICYKG_API_KEY).", show_default=False)] = None,
     max_upload_mb: Annotated[int | None, typer.Option("--max-upload-mb", min=1, max=1024, help="Upload size limit in MB (default 50).", show_default=False)] = None,
     cors_origin: Annotated[list[str] | None, typer.Option("--cors-origin", help="Allowed CORS origin (repeatable; default none).")] = None,
     data: DataOpt = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) and the web page at / with uvicorn (defaults from [server] in policykg.toml)."""
+    """Serve the HTTP API (OpenAPI at /docs) and the web page at / with uvicorn (defaults from \\[server] in policykg.toml)."""
     try:
         import uvicorn
 

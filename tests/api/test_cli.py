@@ -101,3 +101,12 @@ def test_serve_encodes_queries_on_one_thread_each_unless_told(
     code, _, err = _run("serve", "--data", str(founding_kb.data_dir))
     assert code == 0, err
     assert served[-1].state.kb.config.threads == 2  # the top-level setting wins
+
+
+def test_help_shows_the_settings_sections_it_names() -> None:
+    """Rich markup must not eat ``[server]`` or ``policykg[ray]`` out of the help text."""
+    code, serve_help, _ = _run("serve", "--help")
+    assert code == 0 and "[server]" in " ".join(serve_help.split())
+    code, ingest_help, _ = _run("ingest", "--help")
+    flat = " ".join(ingest_help.replace("│", " ").split())
+    assert code == 0 and "policykg[ray]" in flat and "[ingest]" in flat
