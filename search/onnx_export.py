@@ -65,17 +65,25 @@ def onnx_marker(src: Path) -> dict[str, Any]:
     return {**conversion_marker(src), "onnx_format": ONNX_FORMAT, "onnxruntime": onnxruntime.__version__}
 
 
+# glibc settings for the export's child process: keep freed memory for reuse instead of handing every
+# large tensor back to the kernel and faulting it in again (6.4M page faults and 33 s of system time
+# without them, 1.6M and 16 s with them: first use 56 s -> 38 s on 2 cores). The child is short-lived.
+EXPORT_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 << 30), "MALLOC_TRIM_THRESHOLD_": str(64 << 30)}
+
+
 def export_onnx_int8(src: Path, dest: Path) -> None:
     """Export the SentenceTransformer folder ``src`` (mean pooling, normalised) to int8 ONNX in ``dest``.
 
     Runs :func:`export_here` in a child process, so that torch (needed only to trace the model) never
     loads into the process that serves the int8 model.
     """
+    import os
     import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "policykg.search.onnx_export", str(src), str(dest)]
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)  # its progress lines go to stderr
+    env = {**EXPORT_MALLOC, **os.environ}  # the caller's own settings win
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, env=env, check=False)  # its progress lines go to stderr
     if proc.returncode != 0:
         raise RuntimeError(f"the int8 ONNX export failed (exit status {proc.returncode}, see above)")
 

@@ -356,3 +356,22 @@ def test_local_engine_encodes_a_window_of_documents_in_one_call(corpus: Path, ha
     one_by_one = list(LocalEngine(Counting, window=1).run(items[:2], step, Known()))
     assert calls[1:] == [encoded(first), encoded(second)]
     assert [r.tokens for _, r in one_by_one] == [first.tokens, second.tokens]  # type: ignore[union-attr]
+
+
+def test_export_child_keeps_freed_memory_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-off export runs with glibc settings that spare it millions of page faults; a caller's own win."""
+    from policykg.search import onnx_export
+
+    seen: list[dict[str, str]] = []
+
+    def fake_run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        seen.append(dict(kwargs["env"]))  # type: ignore[call-overload]
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    onnx_export.export_onnx_int8(tmp_path / "src", tmp_path / "dest")
+    assert seen[0]["MALLOC_MMAP_THRESHOLD_"] == str(4 << 30)
+    assert seen[0]["MALLOC_TRIM_THRESHOLD_"] == "131072"
+    assert seen[0]["PATH"] == os.environ["PATH"]
