@@ -3,6 +3,7 @@ with offsets into its stored text."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from policykg.graph.model import Extraction, Passage, Regulation
@@ -22,7 +23,7 @@ def is_heading_only(text: str, section: str = "") -> bool:
         return True
     if section and body == section.rsplit(" > ", 1)[-1].strip().rstrip("。"):
         return True
-    if len(_CJK_RE.findall(body)) < 4:
+    if sum(1 for _ in itertools.islice(_CJK_RE.finditer(body), 4)) < 4:  # stops at the fourth
         return True
     return len(body) <= 60 and bool(HEADING_RE.match(body)) and not re.search(r"[。！？；]", body)
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,7 @@ class PassageCatalog:
     doc_type: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
     issuer: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
     doc_id: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
+    _documents_of: dict[int, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, store: SQLiteStore) -> PassageCatalog:
@@ -91,8 +93,16 @@ class PassageCatalog:
         return sorted({int(y) for y, t in zip(self.year, self.doc_type, strict=True) if y >= 0 and t == doc_type})
 
     def documents_of(self) -> dict[int, str]:
-        """Passage id → document id."""
-        return dict(zip(self.ids.tolist(), self.doc_id, strict=True))
+        """Passage id → document id (built once: the catalog lives for one store generation)."""
+        if self._documents_of is None:
+            self._documents_of = dict(zip(self.ids.tolist(), self.doc_id, strict=True))
+        return self._documents_of
+
+    def passages_of(self, doc_ids: Collection[str]) -> set[int]:
+        """The ids of the passages of those documents."""
+        if not doc_ids or not len(self.ids):
+            return set()
+        return set(self.ids[np.isin(self.doc_id, list(doc_ids))].tolist())
 
 
 __all__ = ["Filters", "PassageCatalog"]

@@ -169,9 +169,7 @@ class Searcher:
             ranked = list(zip(bm25.ids.tolist(), bm25.scores.tolist(), strict=True))
         else:
             named = {doc for name, doc in self._reg_names if name in query}
-            boosted: set[int] = set()
-            if named:
-                boosted = {pid for pid, d in self.catalog.documents_of().items() if d in named}
+            boosted = self.catalog.passages_of(named)
             if w.fusion == "score":
                 share = w.dense_question if question else w.dense_topic
                 ranked = fuse_scores(dense, bm25, share, w.score_regulation_boost, boosted)
