@@ -8,16 +8,18 @@ parameters are 422 without echoing the input; anything unexpected is a logged 50
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policykg.api.errors import KnowledgeBaseError
 from policykg.api.http.routers import ROUTERS
@@ -101,19 +103,36 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _json_error(500, "internal error")
 
 
+class SecurityHeaders:
+    """Pure ASGI middleware adding the security headers to each response's start message (a
+    ``@app.middleware("http")`` function wraps every request in tasks and streams: ~0.3 ms of CPU each)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        page = path == "/" or path.startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                if page:
+                    headers.setdefault("Content-Security-Policy", _PAGE_CSP)
+                    headers.setdefault("Referrer-Policy", "no-referrer")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _add_headers(app: FastAPI, cors_origins: list[str] | None) -> None:
     """``nosniff`` everywhere, CSP and no referrer on the page, CORS only for the given origins."""
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        path = request.url.path
-        if path == "/" or path.startswith("/static/"):
-            response.headers.setdefault("Content-Security-Policy", _PAGE_CSP)
-            response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"],

@@ -70,6 +70,10 @@ def test_page_and_vendored_library(client: TestClient) -> None:
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     assert "/static/vendor/cytoscape.min.js" in r.text and "//cdn" not in r.text
     assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["referrer-policy"] == "no-referrer" and r.headers["x-content-type-options"] == "nosniff"
+    for api in (client.get("/health"), client.get("/no-such-path"), client.get("/search", params={"q": ""})):
+        assert api.headers["x-content-type-options"] == "nosniff" and "content-security-policy" not in api.headers
+    assert "content-security-policy" in client.get("/static/app.js").headers
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/app.css").status_code == 200
     assert client.get("/static/vendor/cytoscape.min.js").status_code == 200
