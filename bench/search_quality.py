@@ -45,6 +45,8 @@ from common import QUERIES_FILE
 STARD_FILE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "eval" / "stard-minfadian-dev.json"
 SHARES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # dense share of score fusion
 RERANKS = (0.0, 0.1, 0.2, 0.3)  # weight of the second stage's coverage
+DIVERSITIES = (0.0, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1)  # year-diversity penalty on the shipped ranking
+OFFSETS = (0.0, 0.005, 0.01, 0.015, 0.02, 0.03)  # head start of a best-sentence cosine over its passage's own
 FOLDS = 5
 
 Metrics = np.ndarray  # (n_queries, 2): recall@10, reciprocal rank@10
@@ -279,6 +281,22 @@ def sentence_stage_ms(runner: Runner, weights: FusionWeights) -> float:
     return min(ranking(on) for _ in range(2)) - min(ranking(off) for _ in range(2))
 
 
+def diversity_ms(runner: Runner, weights: FusionWeights) -> float:
+    """Time per query of the year-diversity re-ordering of a ranking, in ms."""
+    s = runner.searcher
+    s.weights = weights
+    qv = s._encoder().encode_queries([q.q for q in runner.queries])
+    rankings = [(s._rank(q.q, "hybrid", f, weights.depth, qv[i: i + 1]), q.q, f)
+                for i, (q, f) in enumerate(zip(runner.queries, runner.filters, strict=True))]
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for ranked, q, f in rankings:
+            s._diversify(ranked, q, f)
+        best = min(best, time.perf_counter() - t)
+    return best / len(rankings) * 1000
+
+
 def named_sets(kb: KnowledgeBase, queries: list[Judged], seed: int = 7) -> list[LabelledSet]:
     """The report queries with an issuer and a year written in front (深圳2019年…), each labelled with its
     passages in that issuer's report of that year: the year a report reviews, or the year it was published
@@ -372,7 +390,7 @@ def main() -> None:
 
     off = FusionWeights(  # the ranking before this table: RRF, every technique off
         fusion="rrf", strip_scaffolding=False, expand_terms=False, drop_headings=False, rerank_question=0.0, rerank_topic=0.0,
-        year_diversity=0.0, adapter="off", sentences="off",
+        year_diversity=0.0, adapter="off", sentences="off", sentence_offset=0.0,
     )
     for mode in ("bm25", "dense", "hybrid"):
         print_row(mode, runner.run(off, mode), runner)  # type: ignore[arg-type]
@@ -425,10 +443,23 @@ def main() -> None:
               f"share q={defaults.dense_question} t={defaults.dense_topic}, "
               f"rerank q={defaults.rerank_question} t={defaults.rerank_topic}, "
               f"years={defaults.year_diversity}, adapter={defaults.adapter} (STARD in-sample for the adapter)")
+    no_div = replace(defaults, year_diversity=0.0)
+    print_row("  without year diversity", runner.run(no_div), runner)
+    div_grid = {yd: runner.run(replace(defaults, year_diversity=yd)) for yd in DIVERSITIES}
+    held, chosen = cv_select(div_grid, runner.groups, fold)
+    print_row("  year diversity (CV)", held, runner, f"chosen per fold: {sorted(set(chosen.values()))}")
+    no_offset = replace(defaults, sentence_offset=0.0)
+    print_row("  without the sentence head start", runner.run(no_offset), runner)
+    offset_grid = {o: runner.run(replace(defaults, sentence_offset=o)) for o in OFFSETS}
+    held, chosen = cv_select(offset_grid, runner.groups, fold)
+    print_row("  sentence head start (CV)", held, runner, f"chosen per fold: {sorted(set(chosen.values()))}")
+    print_row("  neither", runner.run(replace(no_div, sentence_offset=0.0)), runner)
     before_years, n_years = runner.years_covered(runner.results(off))
+    no_div_years, _ = runner.years_covered(runner.results(no_div))
     shipped_years, _ = runner.years_covered(runner.results(defaults))
     print(f"{'':34} years covered (labelled years with a labelled hit in the top 10, {n_years} queries labelled in "
-          f"several years): hybrid before {before_years:.3f}, shipped {shipped_years:.3f}")
+          f"several years): hybrid before {before_years:.3f}, shipped without year diversity {no_div_years:.3f}, "
+          f"shipped {shipped_years:.3f}")
     if args.adapter_cv:
         for grouped in (False, True):
             held = adapter_held_out(kb, runner, defaults, grouped=grouped)
@@ -438,6 +469,16 @@ def main() -> None:
                               [np.flatnonzero(np.isin(np.flatnonzero(kinds == kind), g)) for g in runner.groups])
             for kind in ("question", "topic")}
     print(f"{'':34} best on all queries: question (share, rerank) = {best['question']}, topic = {best['topic']}")
+
+    # the report queries searched among the reports only (as in a store of one issuer's reports)
+    reports_only = Runner(kb, [LabelledSet("reports-only", [q for q in own if q.kind != "lay"], Filters(doc_type="report"))], vectors)
+    print(f"\n{'report queries, reports only':34} {'reports-only':>13}   years covered")
+    settings = [(yd, defaults.sentence_offset) for yd in DIVERSITIES] + [(defaults.year_diversity, o) for o in OFFSETS]
+    for yd, o in dict.fromkeys([(0.0, 0.0), *settings]):
+        tag = " (shipped)" if (yd, o) == (defaults.year_diversity, defaults.sentence_offset) else ""
+        res = reports_only.results(replace(defaults, year_diversity=yd, sentence_offset=o))
+        print_row(f"  year diversity {yd}, head start {o}{tag}", reports_only.metrics(res), reports_only,
+                  f"{reports_only.years_covered(res)[0]:.3f}")
 
     named = Runner(kb, named_sets(kb, [q for q in own if q.kind != "lay"]), vectors)
     print(f"\n{'queries naming an issuer and a year':34} " + "  ".join(f"{s.name:>15}" for s in named.sets)
@@ -457,6 +498,8 @@ def main() -> None:
     if defaults.rerank_question > 0 or defaults.rerank_topic > 0:
         print(f"\nsecond stage: {second_stage_ms(runner, defaults):.2f} ms per query (ranking with it on every query minus without)")
     print(f"best-sentence search: {sentence_stage_ms(runner, defaults):.2f} ms per topic query (ranking with it minus without)")
+    if defaults.year_diversity > 0:
+        print(f"year diversity: {diversity_ms(runner, defaults):.2f} ms per query")
 
     if args.sweep:
         print("\nRRF weights sweep (dense, bm25, rrf_k): objective per set")

@@ -35,7 +35,11 @@ class FusionWeights:
     drop_headings: bool = True  # a passage that is only a heading is never a hit
     rerank_question: float = 0.0  # weight of the second stage's query-term coverage for a question (0: off)
     rerank_topic: float = 0.3  # the same for a topic phrase
-    year_diversity: float = 0.0  # MMR-like penalty per earlier hit of the same year (0: off; measured, not kept)
+    # MMR-like penalty (× the top score) per earlier hit of the same report year, when neither the query nor the
+    # filters name a year (0: off); a passage of a regulation is never penalised. The labelled report queries
+    # hold one passage per report: with the sentence head start below, 0.04 takes their R@10 from 0.649 to 0.656
+    # (searched among the reports only, 0.723 to 0.734; 0.03-0.06 alike), MRR unchanged (the best hit stays first)
+    year_diversity: float = 0.04
     # the query-side linear map trained on lay questions (search/adapter.py) in hybrid search: for questions
     # only ("questions"), every query ("all") or none ("off"); topic phrases lose recall with it
     adapter: Literal["off", "questions", "all"] = "questions"
@@ -43,6 +47,10 @@ class FusionWeights:
     # sentence-level vectors with max-sim (a passage scores as its best sentence when that beats its whole
     # text) for topic phrases ("topics"), every query ("all") or none ("off"); questions lose with it
     sentences: Literal["off", "topics", "all"] = "topics"
+    # the head start of a best-sentence cosine over its passage's own cosine (sentences on): a passage whose match
+    # sits in one sentence edges past one that matches as a whole by as much. Own report queries 0.624 / 0.709
+    # -> 0.649 / 0.732 alone, 0.656 / 0.731 with year diversity (0.005-0.03 all help; 0.01 chosen held out)
+    sentence_offset: float = 0.01
 
 
 @dataclass
@@ -134,24 +142,32 @@ def diversify_years(
     ranked: list[tuple[int, float]], year_of: dict[int, int | None], penalty: float, depth: int = 50,
 ) -> list[tuple[int, float]]:
     """Re-order the top ``depth`` so that years alternate: each earlier pick from the same year costs
-    ``penalty`` × the top score (a mild MMR over years). Passages without a year are never penalised."""
+    ``penalty`` × the top score (a mild MMR over years). Passages without a year are never penalised.
+
+    ``ranked`` is best first; each passage keeps its score less its penalty, so the scores stay in order
+    (the tail is kept below the head). One pass over the years per pick: ~0.3 ms for the default depth."""
     if penalty <= 0 or len(ranked) < 2:
         return ranked
     head, tail = ranked[:depth], ranked[depth:]
-    top = max(abs(head[0][1]), 1e-9)
+    step = penalty * max(abs(head[0][1]), 1e-9)
+    queues: dict[int | None, list[tuple[int, int, float]]] = {}  # year -> its passages (position, id, score), best first
+    for at, (pid, s) in enumerate(head):
+        queues.setdefault(year_of.get(pid), []).append((at, pid, s))
+    nxt = dict.fromkeys(queues, 0)
+    count = dict.fromkeys(queues, 0)
     picked: list[tuple[int, float]] = []
-    count: dict[int, int] = {}
-    pool = list(head)
-    while pool:
-        best_i, best_v = 0, -np.inf
-        for i, (pid, s) in enumerate(pool):
-            y = year_of.get(pid)
-            v = s - (penalty * top * count.get(y, 0) if y is not None else 0.0)
-            if v > best_v:
-                best_i, best_v = i, v
-        pid, s = pool.pop(best_i)
-        y = year_of.get(pid)
-        if y is not None:
-            count[y] = count.get(y, 0) + 1
-        picked.append((pid, s))
-    return picked + tail
+    for _ in range(len(head)):
+        best: tuple[float, int, int | None] | None = None  # (value, -position, year)
+        for y, items in queues.items():
+            if nxt[y] < len(items):
+                at, _pid, s = items[nxt[y]]
+                cand = (s - (step * count[y] if y is not None else 0.0), -at, y)
+                if best is None or cand > best:
+                    best = cand
+        assert best is not None
+        value, _, y = best
+        picked.append((queues[y][nxt[y]][1], value))
+        nxt[y] += 1
+        count[y] += 1
+    floor = picked[-1][1]
+    return picked + [(pid, min(s, floor) - 1e-6) for pid, s in tail]

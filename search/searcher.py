@@ -157,7 +157,10 @@ class Searcher:
                 qvec = self._adapted(qvec)
             dense = self.vectors.search_vectors(qvec, depth, f)[0]
             if mode == "hybrid" and (w.sentences == "all" or (w.sentences == "topics" and not question)):
-                dense = best_of(dense, self.vectors.search_sentences(qvec, depth, f)[0])
+                sentences = self.vectors.search_sentences(qvec, depth, f)[0]
+                if w.sentence_offset:
+                    sentences = Candidates(sentences.ids, sentences.scores + np.float32(w.sentence_offset))
+                dense = best_of(dense, sentences)
         kw_query = query  # bm25 and dense modes stay the plain rankers; hybrid gets every stage
         if mode == "hybrid" and (w.strip_scaffolding or w.expand_terms):
             kw_query = keyword_query(query, strip=w.strip_scaffolding, expand=w.expand_terms)

@@ -37,6 +37,9 @@ def test_year_diversity_interleaves_years_but_keeps_the_best_first() -> None:
     years = {1: 2019, 2: 2019, 3: 2019, 4: 2020}
     out = [pid for pid, _ in diversify_years(ranked, years, 0.2)]
     assert out[0] == 1 and out.index(4) < out.index(3)
+    # each keeps its score less its penalty: the scores stay in order, the tail below the head
+    scores = [s for _, s in diversify_years([*ranked, (5, 0.85)], {**years, 5: 2019}, 0.2, depth=4)]
+    assert scores == sorted(scores, reverse=True) and scores[0] == 1.0
     assert diversify_years(ranked, years, 0.0) == ranked
     # passages without a year (articles) are never pushed down
     assert [p for p, _ in diversify_years(ranked, dict.fromkeys(years), 0.5)] == [1, 2, 3, 4]

@@ -1,19 +1,23 @@
-"""The searcher's passage cache and its sentence vectors (fast: the stand-in encoder)."""
+"""The searcher's passage cache, its sentence vectors and its year diversity (fast: the stand-in encoder)."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from policykg.api.config import Config, IngestConfig
 from policykg.api.kb import KnowledgeBase
 from policykg.ingest.passages import sentence_texts
+from policykg.search.evaluation import Judge, load_queries
 from policykg.search.filters import Filters
 from policykg.search.local_index import SENTENCES_FILE, LocalIndex
 from policykg.search.milvus import MilvusIndex
+from policykg.search.searcher import Hit
 from tests.conftest import FOUNDING, HashingEncoder
 
 
@@ -149,3 +153,71 @@ def test_catalog_maps_passages_to_documents_once_per_generation(founding_kb: Kno
     some = {doc_of[next(iter(doc_of))]}
     assert catalog.passages_of(some) == {pid for pid, d in doc_of.items() if d in some} != set()
     assert catalog.passages_of(set()) == set() and catalog.passages_of({"no-such-document"}) == set()
+@pytest.fixture(scope="module")
+def state_council_kb(corpus: Path, tmp_path_factory: pytest.TempPathFactory, hashing_encoder: HashingEncoder) -> KnowledgeBase:
+    """Five State Council work reports (2018-2022, reviewing 2017-2021) by the manifest, stand-in encoder."""
+    kb = KnowledgeBase(tmp_path_factory.mktemp("state-council"), encoder=hashing_encoder)
+    report = kb.ingest([corpus / f"reports/gov-work/state-council-gwr-{y}.txt" for y in range(2018, 2023)], manifest=corpus / "manifest.csv")
+    assert report.ok, report.failed
+    return kb
+
+
+def test_year_diversity_brings_a_labelled_year_into_the_top_10(state_council_kb: KnowledgeBase) -> None:
+    kb = state_council_kb
+    # q073 of bench/data/queries.jsonl, labelled with one passage per report: without diversity the top 10
+    # holds five passages of the 2021 review, and the 2019 report's labelled passage is not in it
+    query = next(q for q in load_queries(Path(__file__).resolve().parents[2] / "bench" / "data" / "queries.jsonl") if q.id == "q073")
+    judge = Judge(kb.documents(), lambda d: kb.document(d).text)
+    shipped = kb.searcher.weights
+    assert shipped.year_diversity > 0
+    try:
+        kb.searcher.weights = replace(shipped, year_diversity=0.0)
+        plain = kb.search(query.q, k=10)
+        kb.searcher.weights = shipped
+        diverse = kb.search(query.q, k=10)
+    finally:
+        kb.searcher.weights = shipped
+
+    def labelled(hits: list[Hit]) -> int:
+        return sum(any(judge.matches(h, item) for item in query.relevant) for h in hits)
+
+    assert labelled(diverse) > labelled(plain)
+    def most_of_one_year(hits: list[Hit]) -> int:
+        return max(sum(h.year == y for h in hits) for y in {h.year for h in hits})
+
+    assert most_of_one_year(diverse) < most_of_one_year(plain)
+    assert diverse[0].passage_id == plain[0].passage_id  # the best hit stays first
+    assert [h.score for h in diverse] == sorted((h.score for h in diverse), reverse=True)
+    # a query naming a year is not diversified (its years are the user's choice)
+    kb.searcher.weights = replace(shipped, year_diversity=0.0)
+    try:
+        named_plain = [h.passage_id for h in kb.search(f"2018年{query.q}", k=10)]
+    finally:
+        kb.searcher.weights = shipped
+    assert [h.passage_id for h in kb.search(f"2018年{query.q}", k=10)] == named_plain
+
+
+def test_a_paragraph_matching_in_one_sentence_gains_the_sentence_head_start(state_council_kb: KnowledgeBase) -> None:
+    kb = state_council_kb
+    # q066 of bench/data/queries.jsonl: its labelled passage of the 2020 report is a long paragraph on fiscal
+    # policy (368 characters) that says 政府要过紧日子 in one of its sentences; it was third, behind a shorter
+    # passage that matches as a whole
+    query = next(q for q in load_queries(Path(__file__).resolve().parents[2] / "bench" / "data" / "queries.jsonl") if q.id == "q066")
+    judge = Judge(kb.documents(), lambda d: kb.document(d).text)
+    shipped = kb.searcher.weights
+    assert shipped.sentence_offset > 0
+    try:
+        kb.searcher.weights = replace(shipped, sentence_offset=0.0)
+        plain = kb.search(query.q, k=10)
+        kb.searcher.weights = shipped
+        ahead = kb.search(query.q, k=10)
+    finally:
+        kb.searcher.weights = shipped
+
+    def ranks(hits: list[Hit]) -> list[int]:
+        return [i for i, h in enumerate(hits) if any(judge.matches(h, item) for item in query.relevant)]
+
+    assert ranks(plain) == [0, 2] and ranks(ahead) == [0, 1]
+    paragraph = ahead[1]
+    assert len(paragraph.text) > 300 and "过紧日子" in paragraph.text
+    assert len(sentence_texts(kb.store.passages([paragraph.passage_id])[0])) >= 5
