@@ -278,16 +278,17 @@ def bench_quality(data: Path, corpus: Path, emb: dict[str, Any], backends: list[
 # ------------------------------------------------------------------------------------ ingest vs encode
 
 
-def bench_ingest(corpus: Path, backend: str, threads: int, limit: int | None) -> dict[str, Any]:
+def bench_ingest(corpus: Path, backend: str, threads: int, limit: int | None, sentences_on: bool = True) -> dict[str, Any]:
     """Ingest the corpus by its manifest into a new data directory (the default pipeline, ``backend``'s
     encoder) with each stage timed, then encode the stored passages alone with the same encoder: the
-    ratio of the two wall times is what ingest costs beyond its encoder."""
+    ratio of the two wall times is what ingest costs beyond its encoder. ``sentences_on=False``: ingest with
+    ``[ingest] sentence_vectors = false``, against its passages encoded alone."""
     import collections
     import contextlib
     import csv
     import tempfile
 
-    from policykg.api.config import Config
+    from policykg.api.config import Config, IngestConfig
     from policykg.api.kb import KnowledgeBase
     from policykg.ingest import pipeline
     from policykg.ingest.metadata import read_manifest
@@ -322,7 +323,7 @@ def bench_ingest(corpus: Path, backend: str, threads: int, limit: int | None) ->
             ex = pipeline.prepare(f, rows.get(f.resolve())).extraction
             passages = make_passages(ex)
             texts += [p.embed_text for p in passages]
-            sentences += [s for p in passages for s in sentence_texts(p)]
+            sentences += [s for p in passages for s in sentence_texts(p)] if sentences_on else []
 
     def encode_alone(what: list[str]) -> tuple[float, float]:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -337,7 +338,8 @@ def bench_ingest(corpus: Path, backend: str, threads: int, limit: int | None) ->
     for name in ("prepare", "embed", "embed_documents", "store_document", "retokenize", "link", "sync"):
         timed_stage(pipeline, name)
     with tempfile.TemporaryDirectory(prefix="policykg-ingest-bench-") as tmp:
-        kb = KnowledgeBase(Path(tmp) / "data", config=Config(threads=threads), encoder=encoder)
+        config = Config(threads=threads, ingest=IngestConfig(sentence_vectors=sentences_on))
+        kb = KnowledgeBase(Path(tmp) / "data", config=config, encoder=encoder)
         timed_stage(kb.searcher, "refresh", "index refresh")
         t0, c0 = time.perf_counter(), time.process_time()
         rep = kb.ingest(files, manifest=manifest)
@@ -656,6 +658,7 @@ def main() -> None:
     ap.add_argument("--skip-embedding", action="store_true")
     ap.add_argument("--ingest", action="store_true", help="also time a whole-corpus ingest against encoding its passages alone")
     ap.add_argument("--ingest-limit", type=int, help="ingest only the first N files of the manifest")
+    ap.add_argument("--no-sentences", action="store_true", help="--ingest with [ingest] sentence_vectors = false")
     ap.add_argument("--skip-quality", action="store_true", help="no dev-set R@10/MRR@10 per backend (it encodes the whole store)")
     ap.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpus",
                     help="the shared corpus (for eval/stard-minfadian-dev.json)")
@@ -696,7 +699,7 @@ def main() -> None:
         gc.collect()
     if args.ingest:
         print("ingest vs encode ...", file=sys.stderr)
-        result["ingest"] = bench_ingest(args.corpus, args.backend, args.threads, args.ingest_limit)
+        result["ingest"] = bench_ingest(args.corpus, args.backend, args.threads, args.ingest_limit, not args.no_sentences)
     for n in [int(x) for x in args.scales.split(",") if x]:
         print(f"scale {n:,} ...", file=sys.stderr)
         result["scales"].append(run_scale(args, n))
