@@ -29,13 +29,13 @@ SCAFFOLDING = sorted(
 )
 _SCAFFOLD_RE = re.compile("|".join(map(re.escape, SCAFFOLDING)))
 _QUESTION_RE = re.compile(
-    r"[?？]|吗|呢|怎么|如何|怎样|是否|能否|能不能|可不可以|可以.{0,12}吗|有没有|会不会|要不要|是不是|为什么|多少|哪些|哪里|谁|什么"
+    r"[?？]|吗|呢|怎么|如何|怎样|是否|能否|能不能|可不可以|可以.{0,12}吗|有没有|会不会|要不要|是不是|为什么|多少|哪些|哪里|谁|什么|多久|多长时间|几[天日个年月次人项岁]|哪个|哪一|何时"
 )
 _YEAR_RE = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d)(?:年|年度)?(?!\d)")
 
 
 def query_kind(query: str) -> QueryKind:
-    """``question`` for a question (能否…吗, 怎么办, 是否, 吗, 呢, a question mark), else ``topic``."""
+    """``question`` for a question (能否…吗, 怎么办, 是否, 吗, 呢, 多久, 几天, 哪个, a question mark), else ``topic``."""
     return "question" if _QUESTION_RE.search(query) else "topic"
 
 
