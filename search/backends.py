@@ -2,8 +2,9 @@
 
 Two backends implement both: :class:`~policykg.search.local_index.LocalIndex` (faiss + bm25s files
 beside the store) and :class:`~policykg.search.milvus.MilvusIndex` (dense vectors and a BM25
-function in one Milvus collection). Each translates :class:`~policykg.search.filters.Filters`
-itself. The factory in ``policykg.api.factory`` picks one from the configuration.
+function in one Milvus collection, sentence vectors in a second). Each translates
+:class:`~policykg.search.filters.Filters` itself. The factory in ``policykg.api.factory`` picks one
+from the configuration.
 """
 
 from __future__ import annotations

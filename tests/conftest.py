@@ -105,14 +105,17 @@ def data_dir_for(backend: str, servers: Servers) -> Callable[[Path], Path]:
 
 
 def assert_servers_agree(kb: KnowledgeBase) -> None:
-    """With servers configured: Milvus holds exactly the store's passage vectors, the SPARQL server
-    exactly the store's triples."""
+    """With servers configured: Milvus holds exactly the store's passage and sentence vectors, the SPARQL
+    server exactly the store's triples."""
     vectors, graph = kb.components.syncers.get("vectors"), kb.components.syncers.get("graph")
     if isinstance(vectors, MilvusIndex):
         ids = set(kb.store.passage_vectors(kb.store.vector_dim() or 384)[0].tolist())
         assert vectors.count() == len(ids)
         docs = [d.id for d in kb.store.documents()]
         assert {pid for d in docs for pid in vectors.ids_of(d)} == ids
+        sentences = kb.store.sentence_vectors(kb.store.vector_dim() or 384)[0]
+        assert vectors.sentence_count() == len(sentences)
+        assert sorted(pid for d in docs for pid in vectors.sentence_passages_of(d)) == sentences.tolist()
     if isinstance(graph, SparqlServerGraph):
         assert graph.count() == len(build_rdf(kb.store))
 

@@ -39,7 +39,8 @@ _PASSAGE_COLUMNS = 'id, doc_id, start, "end", section, article, text, embed_text
 
 @dataclass
 class PassageSyncRow:
-    """What a vector server must hold of one document: its passages with vectors, as a count and id range."""
+    """What a vector server must hold of one document: its passages with vectors, as a count and id range,
+    and their sentence vectors, as a count."""
 
     id: str
     fingerprint: str
@@ -49,6 +50,7 @@ class PassageSyncRow:
     n: int
     lo: int | None  # smallest passage id (None: no passage has a vector)
     hi: int | None
+    sentences: int = 0  # sentence vectors of those passages (passages of two or more sentences)
 
 
 @dataclass
@@ -320,6 +322,21 @@ class StoreReads(StoreBase):
         vecs = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0), np.float32)
         return [r["id"] for r in rows], vecs, [r["embed_text"] for r in rows]
 
+    def document_sentence_vectors(self, doc_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(passage id per row, vectors) of the sentences of one document's passages stored with them, in passage id order."""
+        if "sentence_vectors" not in self._table_columns("passages"):  # a read-only store of an older schema
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        rows = self.con.execute(
+            "SELECT id, length(vector) / 4 AS dim, sentence_vectors AS s FROM passages "
+            "WHERE doc_id=? AND vector IS NOT NULL AND length(sentence_vectors) > 0 ORDER BY id",
+            (doc_id,),
+        ).fetchall()
+        blocks = [np.frombuffer(r["s"], dtype=np.float32).reshape(-1, r["dim"]) for r in rows]
+        if not blocks:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.repeat(np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows)), [len(b) for b in blocks])
+        return ids, np.concatenate(blocks)
+
     def passage_embed_texts(self) -> list[tuple[int, str]]:
         """(id, text as embedded) of every passage, in id order (what the tokens are computed from)."""
         return [(r["id"], r["embed_text"]) for r in self._rows("SELECT id, embed_text FROM passages ORDER BY id")]
@@ -355,9 +372,16 @@ class StoreReads(StoreBase):
         return {r["id"] for r in rows}
 
     def passage_sync_rows(self) -> list[PassageSyncRow]:
-        """Per document: fingerprint, filter fields, and the count and id range of its passages with vectors."""
+        """Per document: fingerprint, filter fields, the count and id range of its passages with vectors, and
+        how many sentence vectors those passages hold."""
+        # a passage's sentence rows: its sentence vectors' length over its vector's
+        sentences = (
+            "coalesce(sum(length(p.sentence_vectors) / length(p.vector)), 0)"
+            if "sentence_vectors" in self._table_columns("passages") else "0"
+        )
         rows = self._rows(
-            "SELECT d.id, d.fingerprint, d.year, d.doc_type, d.issuer, count(p.id) AS n, min(p.id) AS lo, max(p.id) AS hi "
+            "SELECT d.id, d.fingerprint, d.year, d.doc_type, d.issuer, count(p.id) AS n, min(p.id) AS lo, max(p.id) AS hi, "
+            f"{sentences} AS sentences "
             "FROM documents d LEFT JOIN passages p ON p.doc_id = d.id AND p.vector IS NOT NULL GROUP BY d.id"
         )
         return [PassageSyncRow(**r) for r in rows]

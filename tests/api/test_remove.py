@@ -63,7 +63,7 @@ def _server_holds(kb: KnowledgeBase, doc_id: str) -> bool:
     held = False
     vectors, graph = kb.components.syncers.get("vectors"), kb.components.syncers.get("graph")
     if isinstance(vectors, MilvusIndex):
-        held |= bool(vectors.ids_of(doc_id))
+        held |= bool(vectors.ids_of(doc_id)) or bool(vectors.sentence_passages_of(doc_id))
     if isinstance(graph, SparqlServerGraph):
         names = graph.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }", limit=100_000, timeout=60.0)["rows"]
         held |= f"{GRAPH_BASE}doc/{doc_id}" in {r["g"] for r in names}

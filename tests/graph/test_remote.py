@@ -50,7 +50,7 @@ def test_named_graphs_per_document_and_incremental_sync(served: KnowledgeBase, c
     assert any(n.startswith("links/") for n in names)
     assert_servers_agree(kb)
     # nothing changed: nothing rewritten
-    assert kb.sync() == {"graph": {"written": 0, "dropped": 0}, "vectors": {"documents": 0, "removed": 0, "vectors": 0}}
+    assert kb.sync() == {"graph": {"written": 0, "dropped": 0}, "vectors": {"documents": 0, "removed": 0, "vectors": 0, "sentences": 0}}
     # one more document: its graph and vectors, plus the shared graph / links it changes, not the others
     assert kb.ingest([corpus / "reports/gov-work/shenzhen-gwr-2020.txt"], manifest=corpus / "manifest.csv").ok
     state = kb.store.sync_state(_server(kb).target)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
 
+import numpy as np
 import pytest
 
 from policykg.api.errors import IngestLocked, NotFound
@@ -140,9 +141,15 @@ def test_store_passage_and_sync_reads(founding_kb: KnowledgeBase) -> None:
     assert {r.id for r in rows} == {d.id for d in docs} == set(fingerprints)
     assert all(fingerprints[r.id] == r.fingerprint for r in rows) and set(fingerprints.values()) == store.fingerprints()
     assert sum(r.n for r in rows) == len(ids)
+    sentence_rows, sentence_vectors = store.sentence_vectors(dim)
+    assert sum(r.sentences for r in rows) == len(sentence_rows) > 0
     for r in rows:
         pids, _, _ = store.document_passage_vectors(r.id)
         assert len(pids) == r.n and (r.lo, r.hi) == ((min(pids), max(pids)) if pids else (None, None))
+        spids, svecs = store.document_sentence_vectors(r.id)  # that document's rows of sentence_vectors
+        mine = np.isin(sentence_rows, pids)
+        assert len(spids) == r.sentences and spids.tolist() == sentence_rows[mine].tolist()
+        assert np.array_equal(svecs, sentence_vectors[mine]) or not len(spids)
     measures = store.measures()
     assert store.measure_document_ids() == {m.id: m.doc_id for m in measures}
     passages = store.passages()

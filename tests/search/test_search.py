@@ -61,9 +61,6 @@ def test_sentence_vectors_lift_topic_queries_and_leave_questions_alone(corpus_kb
     finally:
         searcher.weights = shipped
     print(metrics)
-    if isinstance(searcher.vectors, MilvusIndex):  # no sentence rows there: the same answers
-        assert metrics["topics", "reports"] == metrics["off", "reports"]
-        return
     assert metrics["topics", "reports"]["recall@10"] >= metrics["off", "reports"]["recall@10"] + 0.05
     assert metrics["topics", "reports"]["mrr@10"] >= metrics["off", "reports"]["mrr@10"] + 0.05
     assert metrics["topics", "lay"]["recall@10"] >= metrics["off", "lay"]["recall@10"]
