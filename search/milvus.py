@@ -245,33 +245,30 @@ class MilvusIndex:
     # -- writes
     def add(self, rows: Sequence[PassageRow], vectors: np.ndarray) -> None:
         """Insert passages (their ids must be new; use :meth:`delete_documents` first when replacing)."""
-        if not len(rows):
-            return
-        self._ensure(int(vectors.shape[1]))
-        for s in range(0, len(rows), WRITE_BATCH):
-            batch = [
-                {"pid": int(r.pid), "doc_id": r.doc_id, "year": int(r.year) if r.year is not None else -1,
-                 "doc_type": r.doc_type, "issuer": r.issuer or "", "vector": vectors[s + i].astype(np.float32).tolist(),
-                 "text": r.text[:TEXT_LIMIT]}
-                for i, r in enumerate(rows[s: s + WRITE_BATCH])
-            ]
-            self._call("insert", self.client.insert, self.collection, batch)
+        if len(rows):
+            self._ensure(int(vectors.shape[1]))
+            self._insert(self.collection, rows, vectors, with_text=True)
 
     def add_sentences(self, rows: Sequence[PassageRow], vectors: np.ndarray) -> None:
         """Insert sentence rows: row i is a sentence of passage ``rows[i]`` (a passage once per sentence).
 
         Use :meth:`delete_documents` first when replacing a document's.
         """
-        if not len(rows):
-            return
-        self._ensure_sentences(int(vectors.shape[1]))
+        if len(rows):
+            self._ensure_sentences(int(vectors.shape[1]))
+            self._insert(self.sentence_collection, rows, vectors, with_text=False)
+
+    def _insert(self, collection: str, rows: Sequence[PassageRow], vectors: np.ndarray, *, with_text: bool) -> None:
+        """Write entities in batches: the passage id and filter fields of ``rows[i]``, vector i (and the text)."""
         for s in range(0, len(rows), WRITE_BATCH):
-            batch = [
-                {"pid": int(r.pid), "doc_id": r.doc_id, "year": int(r.year) if r.year is not None else -1,
-                 "doc_type": r.doc_type, "issuer": r.issuer or "", "vector": vectors[s + i].astype(np.float32).tolist()}
-                for i, r in enumerate(rows[s: s + WRITE_BATCH])
-            ]
-            self._call("insert", self.client.insert, self.sentence_collection, batch)
+            batch = []
+            for i, r in enumerate(rows[s: s + WRITE_BATCH]):
+                entity = {"pid": int(r.pid), "doc_id": r.doc_id, "year": int(r.year) if r.year is not None else -1,
+                          "doc_type": r.doc_type, "issuer": r.issuer or "", "vector": vectors[s + i].astype(np.float32).tolist()}
+                if with_text:
+                    entity["text"] = r.text[:TEXT_LIMIT]
+                batch.append(entity)
+            self._call("insert", self.client.insert, collection, batch)
 
     def delete_documents(self, doc_ids: Iterable[str], *, passages: bool = True, sentences: bool = True) -> None:
         """Delete the documents' passages and sentence rows (``passages`` / ``sentences``: which of the two)."""
